@@ -1,0 +1,62 @@
+"""The one exception tree of sensor-gateway.
+
+GatewayError
+├── ConfigError          bad configuration; carries the TOML key path (exit code 2)
+├── DriverError          a device driver failed; the supervisor restarts the device
+│   ├── DeviceUnavailable    the device (port, adapter, peripheral) is not there right now
+│   └── DecodeError          bytes from a device could not be decoded (counted, skipped)
+├── PublishError         the MQTT side failed (reconnect follows)
+└── BufferFailure        the buffer/outbox failed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BufferFailure",
+    "ConfigError",
+    "DecodeError",
+    "DeviceUnavailable",
+    "DriverError",
+    "GatewayError",
+    "PublishError",
+]
+
+
+class GatewayError(Exception):
+    """Base of every error sensor-gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """A configuration problem. ``problems`` holds ``(key_path, message)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{key}: {msg}" if key else msg for key, msg in problems))
+
+    @classmethod
+    def single(cls, key: str, message: str) -> ConfigError:
+        return cls([(key, message)])
+
+
+class DriverError(GatewayError):
+    """A device driver failed; its supervisor restarts it with backoff."""
+
+
+class DeviceUnavailable(DriverError):
+    """The device is not reachable now (port missing, adapter gone, peripheral away)."""
+
+
+class DecodeError(DriverError):
+    """Bytes from a device could not be turned into readings. ``kind`` names the counter."""
+
+    def __init__(self, message: str, kind: str = "decode") -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
+class PublishError(GatewayError):
+    """Publishing to the broker failed."""
+
+
+class BufferFailure(GatewayError):
+    """The reading buffer (memory or disk outbox) failed."""
