@@ -1,0 +1,131 @@
+"""The driver interface: what every device driver implements, and what the core gives it.
+
+A driver kind is one module in ``drivers/`` (or a third-party module registered under the
+``sensor_gateway.drivers`` entry-point group) that exposes:
+
+- ``CONFIG``: a :class:`DeviceConfig` subclass whose ``driver`` field is ``Literal["<kind>"]``;
+- ``create(config, ctx) -> Driver``: builds the driver. Heavy third-party imports (bleak,
+  pymodbus...) happen inside ``create`` or the driver's methods, never at module level, so a
+  configuration that does not use a kind never imports its stack.
+
+Polled sensors subclass :class:`PolledDriver` and implement ``read()``; streaming and
+advertisement drivers implement ``run()`` and call ``ctx.emit`` whenever readings arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Generic, Literal, Protocol, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.readings import Measurement
+
+__all__ = ["DeviceConfig", "DeviceContext", "Driver", "PolledDriver"]
+
+T = TypeVar("T")
+C = TypeVar("C", bound="DeviceConfig")
+
+OFFLINE_FLOOR = 1.0  # seconds: a device is never declared offline sooner than this
+STALL_FLOOR = 5.0  # seconds: nor restarted for silence sooner than this
+
+
+class DeviceConfig(BaseModel):
+    """Options every device has. Driver kinds subclass it and narrow ``driver`` to a Literal."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    driver: str
+    interval: float = Field(1.0, gt=0)
+    stall_timeout: float | None = Field(None, gt=0)
+    layout: Literal["sensor", "device"] = "sensor"
+
+    def expand(self) -> list[Self]:
+        """The devices this table stands for (``count = N`` stamps out N)."""
+        return [self]
+
+    def sensor_names(self) -> list[str] | None:
+        """The sensors this device will publish, where known before it runs."""
+        return None
+
+    def offline_after(self) -> float:
+        """Seconds without a reading before the device is reported ``offline``."""
+        return max(3 * self.interval, OFFLINE_FLOOR)
+
+    def publish_interval(self) -> float | None:
+        """Minimum seconds between two published readings of one sensor (None: no cap)."""
+        return None
+
+    def stall_after(self) -> float | None:
+        """Seconds without a reading before the device is restarted (None: never)."""
+        if self.stall_timeout is not None:
+            return self.stall_timeout
+        return max(3 * self.interval, STALL_FLOOR)
+
+
+class DeviceContext(Protocol):
+    """What the core gives a driver."""
+
+    @property
+    def device_id(self) -> str: ...
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]: ...
+
+    def emit(self, measurements: Iterable[Measurement], ts: float | None = None) -> None:
+        """Hand readings to the core; ``ts`` is the read time (epoch seconds, default now)."""
+
+    def count_error(self, kind: str, detail: str = "") -> None:
+        """Count a bad input (``garbage``, ``checksum``...) and log it, rate-limited."""
+
+    def shared(
+        self, key: Hashable, factory: Callable[[], AbstractAsyncContextManager[T]]
+    ) -> AbstractAsyncContextManager[T]:
+        """Use a resource shared by several devices (a BLE scanner, an RS-485 bus).
+
+        The first user's ``factory()`` is entered in a task the core owns; later users with the
+        same ``key`` get the same object; it is exited when the last user leaves.
+        """
+
+
+class Driver(ABC, Generic[C]):
+    """One device. ``run()`` reads until cancelled; raising hands the device to supervision."""
+
+    def __init__(self, config: C, ctx: DeviceContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Read the device and ``ctx.emit`` its readings until cancelled."""
+
+
+class PolledDriver(Driver[C]):
+    """A device read every ``config.interval`` seconds, on a drift-free schedule."""
+
+    def session(self) -> AbstractAsyncContextManager[object]:
+        """Open what ``read`` needs (a port, a connection); default: nothing."""
+        return contextlib.nullcontext()
+
+    @abstractmethod
+    async def read(self) -> Sequence[Measurement]:
+        """One read cycle."""
+
+    async def run(self) -> None:
+        async with self.session():
+            loop = asyncio.get_running_loop()
+            next_at = loop.time()
+            while True:
+                self.ctx.emit(await self.read())
+                next_at += self.config.interval
+                delay = next_at - loop.time()
+                if delay < 0:  # fell behind: skip the missed ticks rather than burst
+                    next_at = loop.time()
+                    delay = 0
+                await asyncio.sleep(delay)

@@ -1,0 +1,139 @@
+"""The ``sensor-gateway`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway import __version__
+from gateway.config import Settings, default_config_path, load_config
+from gateway.errors import ConfigError, GatewayError
+from gateway.logs import setup_logging
+
+__all__ = ["main"]
+
+log = logging.getLogger("gateway")
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH",
+                        help="config file (default: $SENSOR_GATEWAY_CONFIG, ./config.toml, "
+                             "/etc/sensor-gateway/config.toml)")
+    common.add_argument("--log-level", default=os.environ.get("SENSOR_GATEWAY_LOG_LEVEL", "INFO"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    parser = argparse.ArgumentParser(prog="sensor-gateway",
+                                     description="Read sensors and publish them to MQTT.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", parents=[common], help="run the daemon")
+    sub.add_parser("check", parents=[common], help="validate the config and print a summary")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(args.log_level)
+    path = default_config_path(args.config)
+    try:
+        settings = load_config(path)
+        if args.command == "check":
+            print(summary(path, settings))
+            return EXIT_OK
+        return _run(settings)
+    except ConfigError as exc:
+        _print_config_error(path, exc)
+        return EXIT_CONFIG
+    except GatewayError as exc:
+        log.error("fatal: %s", exc)  # noqa: TRY400 - our own errors carry a clear message
+        return EXIT_FATAL
+
+
+def _print_config_error(path: Path, exc: ConfigError) -> None:
+    print(f"sensor-gateway: configuration error in {path}:", file=sys.stderr)
+    for key, message in exc.problems:
+        print(f"  {key}: {message}" if key else f"  {message}", file=sys.stderr)
+
+
+def _run(settings: Settings) -> int:
+    try:
+        asyncio.run(_serve(settings))
+    except GatewayError:
+        raise
+    except Exception as exc:
+        log.critical("fatal: %s: %s", type(exc).__name__, exc,
+                     exc_info=log.isEnabledFor(logging.DEBUG))
+        return EXIT_FATAL
+    return EXIT_OK
+
+
+async def _serve(settings: Settings) -> None:
+    from gateway.daemon import Gateway  # noqa: PLC0415 - keep `check` free of the MQTT stack
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting at once", signal.Signals(signum).name)
+            os._exit(EXIT_FATAL)
+        log.info("%s received: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await Gateway(settings).run(stop)
+
+
+def summary(path: Path, settings: Settings) -> str:
+    """What ``check`` prints: everything but secrets."""
+    mqtt = settings.mqtt
+    auth = f"user {mqtt.username!r}" if mqtt.username else "anonymous"
+    if mqtt.password is not None or mqtt.password_file is not None:
+        auth += " with password (hidden)"
+    tls = "off"
+    if mqtt.tls:
+        tls = "on, NOT verified" if mqtt.tls_insecure else "on, verified"
+    root = settings.topic_root
+    lines = [
+        f"config: {path} (valid)",
+        f"gateway id: {settings.gateway.id}",
+        f"broker: {mqtt.host}:{mqtt.port} qos {mqtt.qos}, tls {tls}, {auth}"
+        + (" (embedded broker)" if mqtt.embedded_broker else ""),
+        f"topics: {root}/<device>/<sensor>, status {root}/status",
+        f"buffer: memory, at most {settings.buffer.max_readings} readings, "
+        f"{settings.buffer.overflow}",
+        f"devices: {len(settings.expanded_devices())}",
+    ]
+    for device in settings.devices:
+        lines.extend(_device_lines(root, device))
+    return "\n".join(lines)
+
+
+def _device_lines(root: str, device: object) -> list[str]:
+    from drivers.base import DeviceConfig  # noqa: PLC0415
+    from gateway.topics import TopicLayout  # noqa: PLC0415
+
+    assert isinstance(device, DeviceConfig)
+    expanded = device.expand()
+    name = device.id if len(expanded) == 1 else f"{expanded[0].id} .. {expanded[-1].id}"
+    sensors = device.sensor_names()
+    lines = [f"  - {name} ({device.driver}, every {device.interval:g}s): "
+             + (", ".join(sensors) if sensors else "sensors known once it runs")]
+    layout = TopicLayout(root)
+    first = expanded[0].id
+    if device.layout == "device":
+        lines.append(f"      {layout.device(first)}")
+    else:
+        lines.extend(f"      {layout.sensor(first, s)}" for s in sensors or [])
+    return lines

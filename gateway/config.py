@@ -1,0 +1,303 @@
+"""The configuration: one TOML file, validated by pydantic, overridable from the environment.
+
+Load with :func:`load_config`. Every problem becomes a :class:`~gateway.errors.ConfigError` whose
+messages name the TOML key path (``devices[2].interval: must be > 0``) and never echo a value, so a
+secret can not leak through an error.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+import socket
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+
+from drivers import registry
+from drivers.base import DeviceConfig
+from gateway.errors import ConfigError
+from gateway.topics import sanitize
+
+__all__ = [
+    "BufferSection",
+    "GatewaySection",
+    "MqttSection",
+    "Settings",
+    "StrictModel",
+    "default_config_path",
+    "load_config",
+]
+
+ENV_PREFIX = "SENSOR_GATEWAY_"
+SYSTEM_CONFIG = Path("/etc/sensor-gateway/config.toml")
+_TOML_PATH: contextvars.ContextVar[Path] = contextvars.ContextVar("toml_path")
+
+
+class StrictModel(BaseModel):
+    """Base of every config table: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def default_gateway_id() -> str:
+    return sanitize(socket.gethostname().split(".")[0].lower(), fallback="gateway")
+
+
+class GatewaySection(StrictModel):
+    id: str = Field(default_factory=default_gateway_id, min_length=1)
+    shutdown_timeout: float = Field(5.0, gt=0)
+    restart_delay_initial: float = Field(0.5, gt=0)
+    restart_delay_max: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _id_is_topic_safe(self) -> Self:
+        if sanitize(self.id) != self.id:
+            raise ValueError(f"id must be usable as a topic level; try {sanitize(self.id)!r}")
+        return self
+
+
+class MqttSection(StrictModel):
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    qos: int = Field(1, ge=0, le=1)
+    topic_root: str = "sensor-gateway/{gateway_id}"
+    client_id: str | None = None
+    keepalive: int = Field(30, ge=5, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    tls_insecure: bool = False
+    embedded_broker: bool = False
+    max_inflight: int = Field(100, ge=1, le=65535)
+    reconnect_delay_max: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_auth_and_tls(self) -> Self:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set either password or password_file, not both")
+        for name in ("ca_file", "cert_file", "key_file"):
+            if getattr(self, name) is not None and not self.tls:
+                raise ValueError(f"{name} is set but tls is false (set tls = true)")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.tls_insecure and not self.tls:
+            raise ValueError("tls_insecure only makes sense with tls = true")
+        if any(c in self.topic_root for c in "+#\x00") or self.topic_root.startswith("$"):
+            raise ValueError("topic_root must not contain '+', '#', NUL or start with '$'")
+        return self
+
+    def secret(self) -> SecretStr | None:
+        """The password, from ``password`` (file or env) or read from ``password_file``."""
+        if self.password_file is None:
+            return self.password
+        return SecretStr(self.password_file.read_text(encoding="utf-8").strip())
+
+
+class BufferSection(StrictModel):
+    max_readings: int = Field(100_000, gt=0)
+    overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+
+
+def _device_union() -> Any:  # noqa: ANN401 - a union built at run time from the registry
+    models = tuple(registry.config_models().values())
+    return Annotated[Union[models], Field(discriminator="driver")]  # noqa: UP007
+
+
+class Settings(BaseSettings):
+    """The whole configuration file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        nested_model_default_partial_update=True,
+    )
+
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    mqtt: MqttSection = Field(default_factory=MqttSection)
+    buffer: BufferSection = Field(default_factory=BufferSection)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_TOML_PATH.get())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def topic_root(self) -> str:
+        return self.mqtt.topic_root.replace("{gateway_id}", self.gateway.id)
+
+    def expanded_devices(self) -> list[DeviceConfig]:
+        """Every device, with ``count = N`` stamped out into N devices."""
+        return [one for device in self.devices for one in device.expand()]
+
+
+def _settings_class() -> type[Settings]:
+    """Settings whose ``devices`` is the discriminated union of every known driver's model."""
+    union = _device_union()
+
+    class Loaded(Settings):
+        devices: list[union] = Field(default_factory=list)  # type: ignore[valid-type]
+
+    return Loaded
+
+
+# --- error translation -------------------------------------------------------------------------
+
+def _short_message(kind: str, ctx: dict[str, Any]) -> str | None:  # noqa: PLR0911 - a table
+    match kind:
+        case "missing":
+            return "required key is missing"
+        case "extra_forbidden":
+            return "unknown key"
+        case "greater_than":
+            return f"must be > {ctx['gt']}"
+        case "greater_than_equal":
+            return f"must be >= {ctx['ge']}"
+        case "less_than":
+            return f"must be < {ctx['lt']}"
+        case "less_than_equal":
+            return f"must be <= {ctx['le']}"
+        case "string_too_short" | "too_short":
+            return "must not be empty"
+        case "union_tag_invalid":
+            return f"unknown driver {ctx['tag']!r}; known drivers: {ctx['expected_tags']}"
+        case "union_tag_not_found":
+            return f"missing 'driver'; known drivers: {', '.join(registry.known_kinds())}"
+    return None
+
+
+def _key_path(loc: tuple[str | int, ...]) -> str:
+    parts: list[str] = []
+    kinds = set(registry.known_kinds())
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif i > 0 and isinstance(loc[i - 1], int) and item in kinds:
+            continue  # the discriminator's own level, not a TOML key
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts)
+
+
+def _message(error: Any) -> str:  # noqa: ANN401 - pydantic's ErrorDetails
+    short = _short_message(error["type"], error.get("ctx", {}))
+    if short is not None:
+        return short
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def translate(exc: ValidationError) -> ConfigError:
+    """A pydantic ValidationError as a ConfigError: key paths, short messages, no values."""
+    problems = [(_key_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+    return ConfigError(problems)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def default_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--config``, else ``$SENSOR_GATEWAY_CONFIG``, else ``./config.toml``, else /etc."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if env:
+        return Path(env)
+    local = Path("config.toml")
+    return local if local.is_file() else SYSTEM_CONFIG
+
+
+def load_config(path: Path) -> Settings:
+    """Read, validate and cross-check the TOML file at ``path`` (plus environment overrides)."""
+    _check_syntax(path)
+    token = _TOML_PATH.set(path)
+    try:
+        settings = _settings_class()()
+    except ValidationError as exc:
+        raise translate(exc) from None
+    except SettingsError as exc:
+        raise ConfigError.single("", f"environment override: {_first_line(exc)}") from None
+    finally:
+        _TOML_PATH.reset(token)
+    _check_devices(settings)
+    _check_files(settings.mqtt)
+    return settings
+
+
+def _check_syntax(path: Path) -> None:
+    try:
+        with path.open("rb") as fh:
+            tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError.single("", f"config file not found: {path}") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise ConfigError.single("", f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError.single("", f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError.single("", f"{path}: not UTF-8 text") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return re.sub(r"\s+", " ", text)
+
+
+def _check_devices(settings: Settings) -> None:
+    seen: dict[str, int] = {}
+    problems: list[tuple[str, str]] = []
+    for index, device in enumerate(settings.devices):
+        for one in device.expand():
+            key = sanitize(one.id)
+            if key in seen:
+                problems.append(
+                    (f"devices[{index}].id", f"duplicate device id {one.id!r} "
+                     f"(also devices[{seen[key]}])")
+                )
+            else:
+                seen[key] = index
+    if problems:
+        raise ConfigError(problems)
+
+
+def _check_files(mqtt: MqttSection) -> None:
+    if mqtt.password_file is not None:
+        try:
+            mqtt.secret()
+        except OSError as exc:
+            raise ConfigError.single("mqtt.password_file", f"cannot read: {exc.strerror}") from None
+    for name in ("ca_file", "cert_file", "key_file"):
+        path = getattr(mqtt, name)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError.single(f"mqtt.{name}", "file not found")

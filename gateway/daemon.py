@@ -1,0 +1,85 @@
+"""The daemon: devices, buffer and publisher under one TaskGroup, and a graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from drivers.base import DeviceConfig
+from gateway.buffer import MemoryBuffer
+from gateway.config import Settings
+from gateway.device import Device
+from gateway.embedded_broker import embedded_broker
+from gateway.publisher import OFFLINE, ONLINE, Publisher
+from gateway.resources import SharedResources
+from gateway.topics import TopicLayout
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("gateway")
+
+
+class Gateway:
+    """Construction does nothing but wiring; :meth:`run` does the work until ``stop`` is set."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = TopicLayout(settings.topic_root)
+        self.buffer = MemoryBuffer(settings.buffer.max_readings, settings.buffer.overflow)
+        client_id = settings.mqtt.client_id or f"sensor-gateway-{settings.gateway.id}"
+        self.publisher = Publisher(settings.mqtt, self.topics, self.buffer, client_id)
+        self.devices: dict[str, Device] = {}
+        self.ready = asyncio.Event()
+        self._device_tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            mqtt = self.settings.mqtt
+            if mqtt.embedded_broker:
+                await stack.enter_async_context(embedded_broker(mqtt.host, mqtt.port))
+            async with asyncio.TaskGroup() as tg:
+                publisher = tg.create_task(self.publisher.run(), name="publisher")
+                shared = SharedResources(tg)
+                for config in self.settings.expanded_devices():
+                    self._start_device(tg, shared, config)
+                log.info("running: %d devices, publishing under %s to %s:%d",
+                         len(self.devices), self.topics.root, mqtt.host, mqtt.port)
+                self.ready.set()
+                await stop.wait()
+                await self._shutdown(publisher)
+
+    def _start_device(
+        self, tg: asyncio.TaskGroup, shared: SharedResources, config: DeviceConfig
+    ) -> None:
+        gateway = self.settings.gateway
+        device = Device(
+            config, self.buffer,
+            topics=self.topics,
+            shared=shared,
+            on_status=self._device_status,
+            restart=(gateway.restart_delay_initial, gateway.restart_delay_max),
+        )
+        self.devices[device.device_id] = device
+        name = f"device[{device.device_id}]"
+        self._device_tasks[device.device_id] = tg.create_task(device.run(), name=name)
+
+    def _device_status(self, device_id: str, online: bool) -> None:
+        status = ONLINE if online else OFFLINE
+        self.publisher.set_status(self.topics.device_status(device_id), status)
+
+    async def _shutdown(self, publisher: asyncio.Task[None]) -> None:
+        log.info("stopping: %d devices", len(self._device_tasks))
+        for task in self._device_tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._device_tasks.values(), return_exceptions=True)
+        self.publisher.going_offline()
+        timeout = self.settings.gateway.shutdown_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await self.publisher.flush()
+        except TimeoutError:
+            stats = self.buffer.stats()
+            log.warning("shutdown: %d readings not delivered within %.1fs (memory buffer: lost)",
+                        stats.queued + stats.inflight, timeout)
+        publisher.cancel()

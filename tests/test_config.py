@@ -1,0 +1,169 @@
+"""Config contract: errors name the TOML key, exit 2, no traceback, no secret; env overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.daemon import run_cli
+
+from gateway.config import load_config
+from gateway.errors import ConfigError
+
+GOOD = """
+[gateway]
+id = "greenhouse"
+[mqtt]
+host = "broker.lan"
+port = 1883
+[[devices]]
+id = "kitchen"
+driver = "simulated"
+sensors = ["temperature", "humidity"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def problems(tmp_path: Path, text: str) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    return info.value.problems
+
+
+def test_good_config_loads(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, GOOD))
+    assert settings.gateway.id == "greenhouse"
+    assert settings.topic_root == "sensor-gateway/greenhouse"
+    assert [d.id for d in settings.devices] == ["kitchen"]
+    assert settings.mqtt.qos == 1
+
+
+DEVICE = '[[devices]]\nid = "d{n}"\ndriver = "simulated"\nsensors = ["temperature"]\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        (DEVICE.format(n=0) + DEVICE.format(n=1) + DEVICE.format(n=2) + "interval = 0\n",
+         "devices[2].interval", "must be > 0"),
+        (DEVICE.format(n=0) + "interval = -1\n", "devices[0].interval", "must be > 0"),
+        ("[mqtt]\nport = 70000\n", "mqtt.port", "must be <= 65535"),
+        ("[mqtt]\nport = 0\n", "mqtt.port", "must be >= 1"),
+        ("[mqtt]\nqos = 2\n", "mqtt.qos", "must be <= 1"),
+        ("[mqtt]\nhots = 'x'\n", "mqtt.hots", "unknown key"),
+        ("[gateway]\nname = 'x'\n", "gateway.name", "unknown key"),
+        ("[whatever]\nx = 1\n", "whatever", "unknown key"),
+        (DEVICE.format(n=0) + "colour = 'red'\n", "devices[0].colour", "unknown key"),
+        (DEVICE.format(n=0) + "[devices.faults]\nraise_evry = 3\n",
+         "devices[0].faults.raise_evry", "unknown key"),
+        ('[[devices]]\nid = "x"\ndriver = "zigbee"\n', "devices[0]", "unknown driver 'zigbee'"),
+        ('[[devices]]\nid = "x"\n', "devices[0]", "missing 'driver'"),
+        ('[[devices]]\ndriver = "simulated"\nsensors = ["temperature"]\n', "devices[0].id",
+         "required"),
+        (DEVICE.format(n=0) + DEVICE.format(n=0), "devices[1].id", "duplicate device id 'd0'"),
+        ('[[devices]]\nid = "x"\ndriver = "simulated"\nsensors = ["temprature"]\n',
+         "devices[0].sensors[0]",
+         "not a built-in profile"),
+        ("[buffer]\noverflow = 'drop_random'\n", "buffer.overflow", "drop_oldest"),
+        ("[mqtt]\npassword = 'a'\npassword_file = '/x'\n", "mqtt", "not both"),
+        ("[mqtt]\nca_file = '/x'\n", "mqtt", "tls is false"),
+        ("[mqtt]\ntopic_root = 'a/#'\n", "mqtt", "topic_root"),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, text: str, key: str, message: str) -> None:
+    found = problems(tmp_path, text)
+    assert any(k == key and message in m for k, m in found), found
+
+
+def test_unknown_driver_lists_known_ones(tmp_path: Path) -> None:
+    [(_, message)] = problems(tmp_path, '[[devices]]\nid = "x"\ndriver = "zigbee"\n')
+    assert "simulated" in message
+
+
+def test_count_expansion_and_duplicates(tmp_path: Path) -> None:
+    text = DEVICE.format(n=0) + "count = 3\n"
+    settings = load_config(write(tmp_path, text))
+    assert [d.id for d in settings.expanded_devices()] == ["d0-1", "d0-2", "d0-3"]
+    clash = text + '[[devices]]\nid = "d0-2"\ndriver = "simulated"\nsensors = ["co2"]\n'
+    assert ("devices[1].id", "duplicate device id 'd0-2' (also devices[0])") in problems(
+        tmp_path, clash)
+
+
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_toml_syntax_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(write(tmp_path, "[mqtt\nhost = 1"))
+
+
+def test_env_overrides_keep_other_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENSOR_GATEWAY_MQTT__HOST", "override.lan")
+    monkeypatch.setenv("SENSOR_GATEWAY_MQTT__QOS", "0")
+    monkeypatch.setenv("SENSOR_GATEWAY_GATEWAY__ID", "from-env")
+    settings = load_config(write(tmp_path, GOOD))
+    assert settings.mqtt.host == "override.lan"
+    assert settings.mqtt.qos == 0
+    assert settings.mqtt.port == 1883
+    assert settings.gateway.id == "from-env"
+    assert [d.id for d in settings.devices] == ["kitchen"]
+
+
+def test_env_override_is_validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENSOR_GATEWAY_MQTT__PORT", "99999")
+    assert ("mqtt.port", "must be <= 65535") in problems(tmp_path, GOOD)
+
+
+def test_password_from_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "mqtt.secret"
+    secret.write_text("s3cr3t-from-file\n")
+    settings = load_config(write(tmp_path, f"[mqtt]\npassword_file = '{secret}'\n"))
+    assert settings.mqtt.secret().get_secret_value() == "s3cr3t-from-file"  # type: ignore[union-attr]
+    monkeypatch.setenv("SENSOR_GATEWAY_MQTT__PASSWORD", "s3cr3t-from-env")
+    settings = load_config(write(tmp_path, GOOD))
+    assert settings.mqtt.secret().get_secret_value() == "s3cr3t-from-env"  # type: ignore[union-attr]
+    assert "s3cr3t" not in repr(settings) and "s3cr3t" not in str(settings.mqtt)
+
+
+def test_unreadable_password_file(tmp_path: Path) -> None:
+    found = problems(tmp_path, f"[mqtt]\npassword_file = '{tmp_path}/missing'\n")
+    assert found == [("mqtt.password_file", "cannot read: No such file or directory")]
+
+
+def test_cli_check_prints_summary_without_secret(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('port = 1883', 'port = 1883\nusername = "u"\n'
+                                       'password = "hunter2-secret"'))
+    result = run_cli("check", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "kitchen" in result.stdout and "sensor-gateway/greenhouse/kitchen/humidity" in result.stdout
+    assert "broker.lan:1883" in result.stdout and "password (hidden)" in result.stdout
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_cli_config_error_exit_2_no_traceback_no_secret(tmp_path: Path) -> None:
+    path = write(tmp_path, '[mqtt]\npassword = "hunter2-secret"\nport = "not-a-port"\n'
+                 + DEVICE.format(n=0) + "interval = 0\n")
+    for command in ("check", "run"):
+        result = run_cli(command, "--config", str(path))
+        assert result.returncode == 2
+        assert "mqtt.port" in result.stderr and "devices[0].interval: must be > 0" in result.stderr
+        assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+        assert "not-a-port" not in result.stderr
+
+
+def test_cli_missing_config_exit_2(tmp_path: Path) -> None:
+    result = run_cli("check", "--config", str(tmp_path / "absent.toml"))
+    assert result.returncode == 2 and "config file not found" in result.stderr
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    result = run_cli("check", env={"SENSOR_GATEWAY_CONFIG": str(path)})
+    assert result.returncode == 0 and str(path) in result.stdout
