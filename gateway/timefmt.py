@@ -13,8 +13,7 @@ _cache_prefix = ""
 def iso_ms(ts: float) -> str:
     """``ts`` (epoch seconds) as UTC ISO 8601 with milliseconds; the second's prefix is cached."""
     global _cache_second, _cache_prefix  # noqa: PLW0603 - a one-entry cache on the hot path
-    second = int(ts)
-    millis = int((ts - second) * 1000)
+    second, millis = divmod(int(ts * 1000 + 0.5), 1000)  # nearest millisecond
     if second != _cache_second:
         _cache_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _cache_second = second

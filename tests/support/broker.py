@@ -67,7 +67,7 @@ class Mosquitto:
 
     def start(self) -> Mosquitto:
         conf = self._write_conf()
-        self.proc = subprocess.Popen([self.binary, "-c", str(conf)],  # noqa: S603
+        self.proc = subprocess.Popen([self.binary, "-c", str(conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_port(self.port)

@@ -37,7 +37,7 @@ class DaemonProcess:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> DaemonProcess:
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "run", "--config", str(self.config)],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
@@ -67,7 +67,7 @@ class DaemonProcess:
 def run_cli(*args: str, env: dict[str, str] | None = None,
             timeout: float = 30) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "gateway", *args], env=full_env, capture_output=True, text=True,
         timeout=timeout, check=False,
     )

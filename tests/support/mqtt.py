@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ class Msg:
 class Collector:
     def __init__(self) -> None:
         self.messages: list[Msg] = []
+        self.disconnected = False
         self._changed = asyncio.Condition()
 
     def on(self, topic: str) -> list[Msg]:
@@ -50,27 +51,41 @@ class Collector:
             self._changed.notify_all()
 
 
-@contextlib.asynccontextmanager
-async def collect(
-    host: str, port: int, topic: str = "#", *, client_id: str | None = None,
-    clean_session: bool = True, qos: int = 1,
-) -> AsyncIterator[Collector]:
-    """Subscribe to ``topic`` and collect everything until the block ends."""
-    collector = Collector()
-    client = aiomqtt.Client(host, port, identifier=client_id, clean_session=clean_session,
-                            max_queued_incoming_messages=0)
-    async with client:
-        await client.subscribe(topic, qos=qos)
+class collect:
+    """Subscribe to ``topic`` and collect everything until the block ends.
 
-        async def pump() -> None:
-            async for message in client.messages:
-                await collector._add(Msg(str(message.topic), bytes(message.payload),  # type: ignore[arg-type]
-                                         bool(message.retain)))
+    The broker may go away during the block (fault tests): the collector then just stops
+    collecting, and leaving the block does not fail because of it.
+    """
 
-        task = asyncio.create_task(pump(), name="test-collector")
-        try:
-            yield collector
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def __init__(self, host: str, port: int, topic: str = "#", *, client_id: str | None = None,
+                 clean_session: bool = True, qos: int = 1) -> None:
+        self.topic = topic
+        self.qos = qos
+        self.collector = Collector()
+        self.client = aiomqtt.Client(host, port, identifier=client_id,
+                                     clean_session=clean_session, max_queued_incoming_messages=0)
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Collector:
+        await self.client.__aenter__()
+        await self.client.subscribe(self.topic, qos=self.qos)
+        self.task = asyncio.create_task(self._pump(), name="test-collector")
+        return self.collector
+
+    async def _pump(self) -> None:
+        with contextlib.suppress(aiomqtt.MqttError):
+            async for message in self.client.messages:
+                payload = message.payload
+                assert isinstance(payload, bytes | bytearray)
+                await self.collector._add(Msg(str(message.topic), bytes(payload),
+                                              bool(message.retain)))
+        self.collector.disconnected = True
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        with contextlib.suppress(aiomqtt.MqttError):
+            await self.client.__aexit__(None, None, None)
