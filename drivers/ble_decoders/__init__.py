@@ -1,0 +1,42 @@
+"""Pure decoders (and encoders) of BLE sensor advertisements: bytes in, measurements out.
+
+No I/O and no bleak import: the BLE driver turns bleak's ``AdvertisementData`` into an
+:class:`Advert` (:meth:`Advert.from_bleak`) and calls :func:`decode`. Decoders raise only
+:class:`gateway.errors.DecodeError`; encoders (for simulators and tests) raise ``ValueError``.
+
+Formats: BTHome v2 (plain and AES-CCM encrypted), Ruuvi RAWv2, ATC1441 and pvvx custom.
+"""
+
+from ._bthome import (
+    decode_bthome,
+    decode_bthome_payload,
+    decrypt_bthome,
+    encode_bthome,
+    encrypt_bthome,
+    parse_bindkey,
+)
+from ._model import (
+    ATC_UUID,
+    BTHOME_UUID,
+    RUUVI_COMPANY_ID,
+    Advert,
+    BleakAdvertisementLike,
+    Decoded,
+    uuid16,
+)
+
+__all__ = [
+    "ATC_UUID",
+    "BTHOME_UUID",
+    "RUUVI_COMPANY_ID",
+    "Advert",
+    "BleakAdvertisementLike",
+    "Decoded",
+    "decode_bthome",
+    "decode_bthome_payload",
+    "decrypt_bthome",
+    "encode_bthome",
+    "encrypt_bthome",
+    "parse_bindkey",
+    "uuid16",
+]
