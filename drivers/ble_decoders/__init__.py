@@ -7,6 +7,7 @@ No I/O and no bleak import: the BLE driver turns bleak's ``AdvertisementData`` i
 Formats: BTHome v2 (plain and AES-CCM encrypted), Ruuvi RAWv2, ATC1441 and pvvx custom.
 """
 
+from ._atc import decode_atc, decode_atc_payload, encode_atc1441, encode_pvvx
 from ._bthome import (
     decode_bthome,
     decode_bthome_payload,
@@ -24,6 +25,7 @@ from ._model import (
     Decoded,
     uuid16,
 )
+from ._ruuvi import decode_ruuvi, decode_ruuvi_payload, encode_ruuvi
 
 __all__ = [
     "ATC_UUID",
@@ -32,10 +34,17 @@ __all__ = [
     "Advert",
     "BleakAdvertisementLike",
     "Decoded",
+    "decode_atc",
+    "decode_atc_payload",
     "decode_bthome",
     "decode_bthome_payload",
+    "decode_ruuvi",
+    "decode_ruuvi_payload",
     "decrypt_bthome",
+    "encode_atc1441",
     "encode_bthome",
+    "encode_pvvx",
+    "encode_ruuvi",
     "encrypt_bthome",
     "parse_bindkey",
     "uuid16",
