@@ -25,15 +25,21 @@ from ._model import (
     Decoded,
     uuid16,
 )
+from ._registry import DECODERS, AdvertFormat, Decoder, build_advert, decode, match_decoder
 from ._ruuvi import decode_ruuvi, decode_ruuvi_payload, encode_ruuvi
 
 __all__ = [
     "ATC_UUID",
     "BTHOME_UUID",
+    "DECODERS",
     "RUUVI_COMPANY_ID",
     "Advert",
+    "AdvertFormat",
     "BleakAdvertisementLike",
     "Decoded",
+    "Decoder",
+    "build_advert",
+    "decode",
     "decode_atc",
     "decode_atc_payload",
     "decode_bthome",
@@ -46,6 +52,7 @@ __all__ = [
     "encode_pvvx",
     "encode_ruuvi",
     "encrypt_bthome",
+    "match_decoder",
     "parse_bindkey",
     "uuid16",
 ]
