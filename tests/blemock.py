@@ -2,12 +2,16 @@
 
 No radio, no bluetoothd, no root. bleak's real BlueZ backend talks to the mock over
 ``DBUS_SYSTEM_BUS_ADDRESS``; tests script adapters, devices and advertisements through
-:class:`BlueZMock`. Use the ``bluez_mock`` fixture (import it into a ``conftest.py``)::
+:class:`BlueZMock`. Use the ``bluez_mock`` fixture (import it, and ``bluez_tools`` which it
+depends on, into a ``conftest.py``)::
 
     async def test_scan(bluez_mock: BlueZMock) -> None:
         bluez_mock.add_adapter("hci0")
         async with BleakScanner(callback, bluez={"adapter": "hci0"}):
             bluez_mock.advertise("hci0", "AA:BB:CC:DD:EE:FF", service_data={uuid: data})
+
+GATT is enough for ``BleakClient``: :meth:`BlueZMock.add_characteristic` then connect, read,
+write, notify (:meth:`BlueZMock.notify`), disconnect.
 
 Needs ``dbus-daemon`` (Debian package ``dbus``) and python-dbusmock with dbus-python. Without
 them the fixture skips, or fails when ``CI=true``.
@@ -18,7 +22,10 @@ Deviations of the mock from a real bluetoothd that matter to a scanner:
   callback fires even for identical data; bluetoothd emits only changed properties (bleak
   asks for ``DuplicateData: False``), so repeats of an unchanged advert are not delivered;
 * ``ServiceData``/``ManufacturerData`` are replaced, not merged per UUID/company id;
-* there is no scanning at all: devices "advertise" whether or not discovery is on.
+* there is no scanning at all: devices "advertise" whether or not discovery is on, so a
+  scanner never stopped after its adapter vanished hears a re-added adapter of the same
+  name (with bluetoothd the new adapter would not be discovering: silence);
+* GATT objects exist from :meth:`BlueZMock.add_characteristic` on, not from connection on.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ import pytest
 
 BLUEZ = "org.bluez"
 DEVICE_IFACE = "org.bluez.Device1"
+GATT_SERVICE_IFACE = "org.bluez.GattService1"
+GATT_CHAR_IFACE = "org.bluez.GattCharacteristic1"
 MOCK_IFACE = "org.freedesktop.DBus.Mock"
 OBJECT_MANAGER_IFACE = "org.freedesktop.DBus.ObjectManager"
 READY_TIMEOUT = 10.0
@@ -55,6 +64,15 @@ _DEVICE_METHODS = [
     ("CancelPairing", "", "", ""),
     ("ConnectProfile", "s", "", ""),
     ("DisconnectProfile", "s", "", ""),
+]
+_SET_NOTIFYING = (
+    "self.UpdateProperties('org.bluez.GattCharacteristic1', {{'Notifying': dbus.Boolean({0})}})"
+)
+_CHARACTERISTIC_METHODS = [
+    ("ReadValue", "a{sv}", "ay", "ret = self.props['org.bluez.GattCharacteristic1']['Value']"),
+    ("WriteValue", "aya{sv}", "", "self.props['org.bluez.GattCharacteristic1']['Value'] = args[0]"),
+    ("StartNotify", "", "", _SET_NOTIFYING.format(True)),
+    ("StopNotify", "", "", _SET_NOTIFYING.format(False)),
 ]
 
 
@@ -75,6 +93,8 @@ class BlueZMock:
         self._bluez = dbus.Interface(self._bus.get_object(BLUEZ, "/"), "org.bluez.Mock")
         self._objects = dbus.Interface(self._bus.get_object(BLUEZ, "/"), OBJECT_MANAGER_IFACE)
         self._devices: set[str] = set()
+        self._services: dict[tuple[str, str], str] = {}
+        self._handles: dict[str, int] = {}
 
     @staticmethod
     def device_path(adapter: str, address: str) -> str:
@@ -104,7 +124,8 @@ class BlueZMock:
                 [dbus.ObjectPath(path), dbus.Array(others, signature="s")],
             )
         prefix = f"{path}/"
-        self._devices = {path for path in self._devices if not path.startswith(prefix)}
+        self._devices = {p for p in self._devices if not p.startswith(prefix)}
+        self._services = {k: v for k, v in self._services.items() if not v.startswith(prefix)}
 
     def add_device(self, adapter: str, address: str, name: str | None = None) -> str:
         """Add a BLE device; returns its object path.
@@ -135,18 +156,74 @@ class BlueZMock:
         }
         if name is not None:
             props["Name"] = dbus.String(name)
-        self._root.AddObject(path, DEVICE_IFACE, props, _DEVICE_METHODS)
+        self._add_object(path, DEVICE_IFACE, props, _DEVICE_METHODS)
+        self._devices.add(path)
+        return path
+
+    def add_characteristic(
+        self,
+        adapter: str,
+        address: str,
+        service_uuid: str,
+        char_uuid: str,
+        value: bytes = b"",
+        flags: tuple[str, ...] = ("read", "notify"),
+    ) -> str:
+        """A GATT characteristic of an added device (its service made on first use).
+
+        Supports ``ReadValue``, ``WriteValue`` (stores the value), ``StartNotify`` and
+        ``StopNotify``; :meth:`notify` changes the value. Unlike bluetoothd, which creates
+        GATT objects on connection, these exist from the start; bleak reads them at connect.
+        Returns the characteristic's object path.
+        """
+        dbus = self._dbus
+        device = self.device_path(adapter, address)
+        service = self._services.get((device, service_uuid))
+        if service is None:
+            service = f"{device}/service{self._next_handle(device):04x}"
+            props = {
+                "UUID": dbus.String(service_uuid),
+                "Primary": dbus.Boolean(True),
+                "Device": dbus.ObjectPath(device),
+                "Includes": dbus.Array([], signature="o"),
+            }
+            self._add_object(service, GATT_SERVICE_IFACE, props, [])
+            self._services[(device, service_uuid)] = service
+        path = f"{service}/char{self._next_handle(device):04x}"
+        props = {
+            "UUID": dbus.String(char_uuid),
+            "Service": dbus.ObjectPath(service),
+            "Value": dbus.Array(value, signature="y"),
+            "Flags": dbus.Array(flags, signature="s"),
+            "Notifying": dbus.Boolean(False),
+        }
+        self._add_object(path, GATT_CHAR_IFACE, props, _CHARACTERISTIC_METHODS)
+        return path
+
+    def notify(self, char_path: str, value: bytes) -> None:
+        """Change a characteristic's value: a notification to a client that started them."""
+        changed = {"Value": self._dbus.Array(value, signature="y")}
+        self.mock_object(char_path).UpdateProperties(GATT_CHAR_IFACE, changed)
+
+    def _next_handle(self, device: str) -> int:
+        self._handles[device] = self._handles.get(device, 0x0009) + 1
+        return self._handles[device]
+
+    def _add_object(
+        self, path: str, interface: str, props: dict[str, object], methods: list[object]
+    ) -> None:
+        """Add a mock object and announce it, as bluetoothd does (InterfacesAdded)."""
+        dbus = self._dbus
+        self._root.AddObject(path, interface, props, methods)
         self._root.EmitSignal(
             OBJECT_MANAGER_IFACE,
             "InterfacesAdded",
             "oa{sa{sv}}",
             [
                 dbus.ObjectPath(path),
-                dbus.Dictionary({DEVICE_IFACE: dbus.Dictionary(props, signature="sv")}, "sa{sv}"),
+                dbus.Dictionary({interface: dbus.Dictionary(props, signature="sv")}, "sa{sv}"),
             ],
         )
-        self._devices.add(path)
-        return path
 
     def advertise(
         self,
@@ -286,13 +363,19 @@ def running_bluez_mock() -> Iterator[BlueZMock]:
 
 
 @pytest.fixture
-def bluez_mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[BlueZMock]:
-    """A fresh mock BlueZ per test, with ``DBUS_SYSTEM_BUS_ADDRESS`` pointing at it."""
+def bluez_tools() -> None:
+    """Skip the test (fail it when ``CI=true``) unless dbus-daemon and dbusmock are there."""
     reason = missing_tools()
     if reason is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"BlueZ mock unavailable in CI: {reason}")
         pytest.skip(f"BlueZ mock unavailable: {reason}")
+
+
+@pytest.fixture
+def bluez_mock(bluez_tools: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[BlueZMock]:
+    """A fresh mock BlueZ per test, with ``DBUS_SYSTEM_BUS_ADDRESS`` pointing at it."""
+    del bluez_tools
     with running_bluez_mock() as mock:
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", mock.bus_address)
         yield mock

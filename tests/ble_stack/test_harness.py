@@ -6,15 +6,19 @@ Also pins down the bleak behaviours the BLE driver's recovery is designed on.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from bleak import BleakScanner
+from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
 
-from drivers.ble_decoders import BTHOME_UUID, RUUVI_COMPANY_ID, Advert, decode
+from drivers.ble_decoders import BTHOME_UUID, RUUVI_COMPANY_ID, Advert, decode, uuid16
 from gateway.readings import Measurement as M
+from tests import blemock
 from tests.blemock import BlueZMock
 
 ADDRESS = "AA:BB:CC:DD:EE:FF"
@@ -141,6 +145,31 @@ async def test_no_adapter_at_all(bluez_mock: BlueZMock) -> None:
         await scanner(asyncio.Queue()).start()
 
 
+async def test_gatt_connect_read_write_notify(bluez_mock: BlueZMock) -> None:
+    environmental, temperature = uuid16(0x181A), uuid16(0x2A6E)
+    bluez_mock.add_adapter("hci0")
+    bluez_mock.add_device("hci0", ADDRESS, "gatt")
+    char = bluez_mock.add_characteristic(
+        "hci0", ADDRESS, environmental, temperature, b"\x34\x09", ("read", "write", "notify")
+    )
+    adverts: asyncio.Queue[Seen] = asyncio.Queue()
+    async with scanner(adverts):
+        bluez_mock.advertise("hci0", ADDRESS, {BTHOME_UUID: BTHOME})
+        device, _ = await next_advert_with_data(adverts)
+    notifications: asyncio.Queue[bytes] = asyncio.Queue()
+    async with BleakClient(device, timeout=TIMEOUT) as client:
+        assert [s.uuid for s in client.services] == [environmental]
+        assert await client.read_gatt_char(temperature) == b"\x34\x09"
+        await client.write_gatt_char(temperature, b"\x00\x01", response=True)
+        assert await client.read_gatt_char(temperature) == b"\x00\x01"
+        await client.start_notify(temperature, lambda _, d: notifications.put_nowait(bytes(d)))
+        bluez_mock.notify(char, b"\x35\x09")
+        async with asyncio.timeout(TIMEOUT):
+            assert await notifications.get() == b"\x35\x09"
+        await client.stop_notify(temperature)
+    assert not client.is_connected
+
+
 async def start_with_retries(new_scanner: BleakScanner) -> list[BleakError]:
     """Start, retrying on BleakError within TIMEOUT; returns the errors seen."""
     failures: list[BleakError] = []
@@ -153,3 +182,19 @@ async def start_with_retries(new_scanner: BleakScanner) -> list[BleakError]:
                 await asyncio.sleep(0.01)
             else:
                 return failures
+
+
+@pytest.mark.usefixtures("bluez_tools")
+def test_a_mock_that_dies_fails_the_test_with_its_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    def dying_mock(bus_address: str, log_path: Path) -> subprocess.Popen[bytes]:
+        del bus_address
+        log_path.write_text("ImportError: no module named dbusmock\n")
+        return subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+
+    monkeypatch.setattr(blemock, "_start_mock", dying_mock)
+    with (
+        pytest.raises(pytest.fail.Exception, match="exited with 3") as info,
+        blemock.running_bluez_mock(),
+    ):
+        pass
+    assert "no module named dbusmock" in str(info.value)
