@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from gateway.errors import DecodeError
 from gateway.readings import Measurement
 
-from ._model import ATC_UUID, Advert, Decoded, format_mac, parse_mac
+from ._model import ATC_UUID, Advert, Decoded, format_mac, parse_mac, payload_of
 
 __all__ = ["decode_atc", "decode_atc_payload", "encode_atc1441", "encode_pvvx"]
 
@@ -31,10 +31,7 @@ _PVVX = struct.Struct("<6shHHBBB")
 def decode_atc(advert: Advert, bindkey: bytes | str | None = None) -> Decoded:
     """Decode the advert's 0x181A service data (``bindkey`` unused: these formats are plain)."""
     del bindkey
-    data = advert.service_data.get(ATC_UUID)
-    if data is None:
-        raise DecodeError("no ATC/pvvx service data (UUID 0x181A)", kind="unsupported")
-    return decode_atc_payload(data)
+    return decode_atc_payload(payload_of(advert.service_data, ATC_UUID, "0x181A service data"))
 
 
 def decode_atc_payload(data: bytes) -> Decoded:

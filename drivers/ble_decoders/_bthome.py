@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 from gateway.errors import DecodeError
 from gateway.readings import Measurement
 
-from ._model import BTHOME_UUID, Advert, Decoded, format_mac, parse_mac
+from ._model import BTHOME_UUID, Advert, Decoded, ScaledField, format_mac, parse_mac, payload_of
 
 __all__ = [
     "decode_bthome",
@@ -44,58 +43,41 @@ _DIMMER = 0x3C
 _VARIABLE_LENGTH = frozenset({0x53, 0x54})  # text, raw: a length byte, then that many bytes
 
 
-@dataclass(frozen=True, slots=True)
-class _Object:
-    """One BTHome object type: ``value = raw * num / den`` (int products, one division)."""
-
-    name: str
-    unit: str | None
-    size: int
-    signed: bool = False
-    num: int = 1
-    den: int = 1
-
-    def value(self, raw: int) -> float:
-        return raw * self.num / self.den
-
-    def raw(self, value: float) -> int:
-        return round(value * self.den / self.num)
-
-    def holds(self, raw: int) -> bool:
-        bits = 8 * self.size
-        if self.signed:
-            return -(1 << (bits - 1)) <= raw < (1 << (bits - 1))
-        return 0 <= raw < (1 << bits)
+def _obj(
+    name: str, unit: str | None, size: int, *, signed: bool = False, num: int = 1, den: int = 1
+) -> ScaledField:
+    """One BTHome object type: ``size`` little-endian bytes, ``value = raw * num / den``."""
+    return ScaledField(name, unit, 8 * size, signed, num, den)
 
 
-def _binary(name: str) -> _Object:
-    return _Object(name, None, 1)
+def _binary(name: str) -> ScaledField:
+    return _obj(name, None, 1)
 
 
 # The BTHome v2 object table (bthome.io/format), less the variable-length text/raw objects
 # (skipped) and the 0xF0-0xF2 device-information objects (treated as unknown: they sort last).
-_OBJECTS: dict[int, _Object] = {
-    _PACKET_ID: _Object("packet_id", None, 1),
-    0x01: _Object("battery", "%", 1),
-    0x02: _Object("temperature", "°C", 2, signed=True, den=100),
-    0x03: _Object("humidity", "%", 2, den=100),
-    0x04: _Object("pressure", "hPa", 3, den=100),
-    0x05: _Object("illuminance", "lx", 3, den=100),
-    0x06: _Object("mass", "kg", 2, den=100),
-    0x07: _Object("mass", "lb", 2, den=100),
-    0x08: _Object("dew_point", "°C", 2, signed=True, den=100),
-    0x09: _Object("count", None, 1),
-    0x0A: _Object("energy", "kWh", 3, den=1000),
-    0x0B: _Object("power", "W", 3, den=100),
-    0x0C: _Object("voltage", "V", 2, den=1000),
-    0x0D: _Object("pm25", "µg/m³", 2),
-    0x0E: _Object("pm10", "µg/m³", 2),
+_OBJECTS: dict[int, ScaledField] = {
+    _PACKET_ID: _obj("packet_id", None, 1),
+    0x01: _obj("battery", "%", 1),
+    0x02: _obj("temperature", "°C", 2, signed=True, den=100),
+    0x03: _obj("humidity", "%", 2, den=100),
+    0x04: _obj("pressure", "hPa", 3, den=100),
+    0x05: _obj("illuminance", "lx", 3, den=100),
+    0x06: _obj("mass", "kg", 2, den=100),
+    0x07: _obj("mass", "lb", 2, den=100),
+    0x08: _obj("dew_point", "°C", 2, signed=True, den=100),
+    0x09: _obj("count", None, 1),
+    0x0A: _obj("energy", "kWh", 3, den=1000),
+    0x0B: _obj("power", "W", 3, den=100),
+    0x0C: _obj("voltage", "V", 2, den=1000),
+    0x0D: _obj("pm25", "µg/m³", 2),
+    0x0E: _obj("pm10", "µg/m³", 2),
     0x0F: _binary("generic_boolean"),
     0x10: _binary("power_on"),
     0x11: _binary("opening"),
-    0x12: _Object("co2", "ppm", 2),
-    0x13: _Object("tvoc", "µg/m³", 2),
-    0x14: _Object("moisture", "%", 2, den=100),
+    0x12: _obj("co2", "ppm", 2),
+    0x13: _obj("tvoc", "µg/m³", 2),
+    0x14: _obj("moisture", "%", 2, den=100),
     0x15: _binary("battery_low"),
     0x16: _binary("battery_charging"),
     0x17: _binary("carbon_monoxide"),
@@ -121,55 +103,61 @@ _OBJECTS: dict[int, _Object] = {
     0x2B: _binary("tamper"),
     0x2C: _binary("vibration"),
     0x2D: _binary("window"),
-    0x2E: _Object("humidity", "%", 1),
-    0x2F: _Object("moisture", "%", 1),
-    _BUTTON: _Object("button", None, 1),  # event code: 1 press, 2 double, 4 long, 0x80 hold...
-    _DIMMER: _Object("dimmer", None, 2),  # signed steps: negative = rotated left
-    0x3D: _Object("count", None, 2),
-    0x3E: _Object("count", None, 4),
-    0x3F: _Object("rotation", "°", 2, signed=True, den=10),
-    0x40: _Object("distance", "mm", 2),
-    0x41: _Object("distance", "m", 2, den=10),
-    0x42: _Object("duration", "s", 3, den=1000),
-    0x43: _Object("current", "A", 2, den=1000),
-    0x44: _Object("speed", "m/s", 2, den=100),
-    0x45: _Object("temperature", "°C", 2, signed=True, den=10),
-    0x46: _Object("uv_index", None, 1, den=10),
-    0x47: _Object("volume", "L", 2, den=10),
-    0x48: _Object("volume", "mL", 2),
-    0x49: _Object("volume_flow_rate", "m³/h", 2, den=1000),
-    0x4A: _Object("voltage", "V", 2, den=10),
-    0x4B: _Object("gas", "m³", 3, den=1000),
-    0x4C: _Object("gas", "m³", 4, den=1000),
-    0x4D: _Object("energy", "kWh", 4, den=1000),
-    0x4E: _Object("volume", "L", 4, den=1000),
-    0x4F: _Object("water", "L", 4, den=1000),
-    0x50: _Object("timestamp", "s", 4),  # Unix time
-    0x51: _Object("acceleration", "m/s²", 2, den=1000),
-    0x52: _Object("gyroscope", "°/s", 2, den=1000),
-    0x55: _Object("volume_storage", "L", 4, den=1000),
-    0x56: _Object("conductivity", "µS/cm", 2),
-    0x57: _Object("temperature", "°C", 1, signed=True),
-    0x58: _Object("temperature", "°C", 1, signed=True, num=35, den=100),
-    0x59: _Object("count", None, 1, signed=True),
-    0x5A: _Object("count", None, 2, signed=True),
-    0x5B: _Object("count", None, 4, signed=True),
-    0x5C: _Object("power", "W", 4, signed=True, den=100),
-    0x5D: _Object("current", "A", 2, signed=True, den=1000),
-    0x5E: _Object("direction", "°", 2, den=100),
-    0x5F: _Object("precipitation", "mm", 2, den=10),
-    0x60: _Object("channel", None, 1),
-    0x61: _Object("rotational_speed", "rpm", 2),
-    0x62: _Object("speed", "m/s", 4, signed=True, den=1_000_000),
-    0x63: _Object("acceleration", "m/s²", 4, signed=True, den=1_000_000),
-    0x64: _Object("light_level", None, 1),
+    0x2E: _obj("humidity", "%", 1),
+    0x2F: _obj("moisture", "%", 1),
+    _BUTTON: _obj("button", None, 1),  # event code: 1 press, 2 double, 4 long, 0x80 hold...
+    _DIMMER: _obj("dimmer", None, 2),  # signed steps: negative = rotated left
+    0x3D: _obj("count", None, 2),
+    0x3E: _obj("count", None, 4),
+    0x3F: _obj("rotation", "°", 2, signed=True, den=10),
+    0x40: _obj("distance", "mm", 2),
+    0x41: _obj("distance", "m", 2, den=10),
+    0x42: _obj("duration", "s", 3, den=1000),
+    0x43: _obj("current", "A", 2, den=1000),
+    0x44: _obj("speed", "m/s", 2, den=100),
+    0x45: _obj("temperature", "°C", 2, signed=True, den=10),
+    0x46: _obj("uv_index", None, 1, den=10),
+    0x47: _obj("volume", "L", 2, den=10),
+    0x48: _obj("volume", "mL", 2),
+    0x49: _obj("volume_flow_rate", "m³/h", 2, den=1000),
+    0x4A: _obj("voltage", "V", 2, den=10),
+    0x4B: _obj("gas", "m³", 3, den=1000),
+    0x4C: _obj("gas", "m³", 4, den=1000),
+    0x4D: _obj("energy", "kWh", 4, den=1000),
+    0x4E: _obj("volume", "L", 4, den=1000),
+    0x4F: _obj("water", "L", 4, den=1000),
+    0x50: _obj("timestamp", "s", 4),  # Unix time
+    0x51: _obj("acceleration", "m/s²", 2, den=1000),
+    0x52: _obj("gyroscope", "°/s", 2, den=1000),
+    0x55: _obj("volume_storage", "L", 4, den=1000),
+    0x56: _obj("conductivity", "µS/cm", 2),
+    0x57: _obj("temperature", "°C", 1, signed=True),
+    0x58: _obj("temperature", "°C", 1, signed=True, num=35, den=100),
+    0x59: _obj("count", None, 1, signed=True),
+    0x5A: _obj("count", None, 2, signed=True),
+    0x5B: _obj("count", None, 4, signed=True),
+    0x5C: _obj("power", "W", 4, signed=True, den=100),
+    0x5D: _obj("current", "A", 2, signed=True, den=1000),
+    0x5E: _obj("direction", "°", 2, den=100),
+    0x5F: _obj("precipitation", "mm", 2, den=10),
+    0x60: _obj("channel", None, 1),
+    0x61: _obj("rotational_speed", "rpm", 2),
+    0x62: _obj("speed", "m/s", 4, signed=True, den=1_000_000),
+    0x63: _obj("acceleration", "m/s²", 4, signed=True, den=1_000_000),
+    0x64: _obj("light_level", None, 1),
 }
 
-# (name, unit) -> object ids in ascending order, for the encoder.
-_IDS_BY_KEY: dict[tuple[str, str | None], list[int]] = {}
-for _id, _obj in sorted(_OBJECTS.items()):
-    if _id != _PACKET_ID:
-        _IDS_BY_KEY.setdefault((_obj.name, _obj.unit), []).append(_id)
+
+def _ids_by_key() -> dict[tuple[str, str | None], list[int]]:
+    """(name, unit) -> object ids in ascending order, for the encoder."""
+    ids: dict[tuple[str, str | None], list[int]] = {}
+    for obj_id, obj in sorted(_OBJECTS.items()):
+        if obj_id != _PACKET_ID:
+            ids.setdefault((obj.name, obj.unit), []).append(obj_id)
+    return ids
+
+
+_IDS_BY_KEY = _ids_by_key()
 _NAMES = frozenset(name for name, _ in _IDS_BY_KEY)
 _SUFFIX = re.compile(r"^(?P<base>.+)_(?P<n>[0-9]+)$")
 
@@ -205,9 +193,7 @@ def _nonce(header: bytes, address: str, counter: bytes) -> bytes:
 
 def decode_bthome(advert: Advert, bindkey: bytes | str | None = None) -> Decoded:
     """Decode the advert's BTHome v2 service data; see :func:`decode_bthome_payload`."""
-    data = advert.service_data.get(BTHOME_UUID)
-    if data is None:
-        raise DecodeError("no BTHome service data (UUID 0xFCD2)", kind="unsupported")
+    data = payload_of(advert.service_data, BTHOME_UUID, "BTHome service data (UUID 0xFCD2)")
     return decode_bthome_payload(data, address=advert.address, bindkey=bindkey)
 
 
@@ -278,10 +264,10 @@ def _parse_objects(
     return tuple(measurements), packet_id, ()
 
 
-def _object_end(payload: bytes, pos: int, obj: _Object | None) -> int | None:
+def _object_end(payload: bytes, pos: int, obj: ScaledField | None) -> int | None:
     """Where the object at ``pos`` ends (may lie past the payload); ``None`` if unknown."""
     if obj is not None:
-        return pos + 1 + obj.size
+        return pos + 1 + obj.bits // 8
     if payload[pos] in _VARIABLE_LENGTH:
         return pos + 2 + payload[pos + 1] if pos + 1 < len(payload) else len(payload) + 1
     return None
@@ -385,10 +371,10 @@ def _base_name(name: str) -> str:
     return name
 
 
-def _pack(obj: _Object, raw: int) -> bytes:
+def _pack(obj: ScaledField, raw: int) -> bytes:
     if not obj.holds(raw):
-        raise ValueError(f"{obj.name}: raw value {raw} does not fit {obj.size} bytes")
-    return raw.to_bytes(obj.size, "little", signed=obj.signed)
+        raise ValueError(f"{obj.name}: raw value {raw} does not fit {obj.bits} bits")
+    return raw.to_bytes(obj.bits // 8, "little", signed=obj.signed)
 
 
 def encrypt_bthome(plain: bytes, *, address: str, bindkey: bytes | str, counter: int) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gateway.errors import DecodeError
 from gateway.readings import Measurement
@@ -93,6 +93,52 @@ class Decoded:
     encrypted: bool = False
     trigger_based: bool = False
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScaledField:
+    """An integer field of ``bits`` bits carrying ``value = (raw * num + offset) / den``.
+
+    Integer products and one division: ``2506 / 100`` is the float nearest 25.06, where
+    ``2506 * 0.01`` is 25.060000000000002.
+    """
+
+    name: str
+    unit: str | None
+    bits: int
+    signed: bool = False
+    num: int = 1
+    den: int = 1
+    offset: int = 0
+
+    @property
+    def low(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def high(self) -> int:
+        return (1 << (self.bits - 1 if self.signed else self.bits)) - 1
+
+    def value(self, raw: int) -> float:
+        return (raw * self.num + self.offset) / self.den
+
+    def raw(self, value: float) -> int:
+        """The raw value nearest ``value`` (it may not fit: see :meth:`holds`)."""
+        return round((value * self.den - self.offset) / self.num)
+
+    def holds(self, raw: int) -> bool:
+        return self.low <= raw <= self.high
+
+
+K = TypeVar("K")
+
+
+def payload_of(data: Mapping[K, bytes], key: K, what: str) -> bytes:
+    """The advert's payload under ``key``, or ``DecodeError(kind="unsupported")``."""
+    payload = data.get(key)
+    if payload is None:
+        raise DecodeError(f"the advert has no {what}", kind="unsupported")
+    return payload
 
 
 def format_mac(raw: bytes) -> str:

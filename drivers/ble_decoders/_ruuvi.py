@@ -12,12 +12,20 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from gateway.errors import DecodeError
 from gateway.readings import Measurement
 
-from ._model import RUUVI_COMPANY_ID, Advert, Decoded, format_mac, parse_mac, require_length
+from ._model import (
+    RUUVI_COMPANY_ID,
+    Advert,
+    Decoded,
+    ScaledField,
+    format_mac,
+    parse_mac,
+    payload_of,
+    require_length,
+)
 
 __all__ = ["decode_ruuvi", "decode_ruuvi_payload", "encode_ruuvi"]
 
@@ -26,45 +34,30 @@ _LAYOUT = struct.Struct(">BhHHhhhHBH6s")
 _MAC_NA = b"\xff" * 6
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
-    """``value = (raw * num + offset) / den``; the extreme raw value means "not available"."""
+def _na(field: ScaledField) -> int:
+    """Ruuvi's "not available": the smallest signed or the largest unsigned value."""
+    return field.low if field.signed else field.high
 
-    name: str
-    unit: str | None
-    bits: int
-    signed: bool = False
-    num: int = 1
-    offset: int = 0
-    den: int = 1
 
-    @property
-    def na(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else (1 << self.bits) - 1
-
-    def value(self, raw: int) -> float:
-        return (raw * self.num + self.offset) / self.den
-
-    def raw(self, value: float) -> int:
-        raw = round((value * self.den - self.offset) / self.num)
-        low, high = (self.na + 1, -self.na - 1) if self.signed else (0, self.na - 1)
-        if not low <= raw <= high:
-            raise ValueError(f"Ruuvi {self.name}={value} is out of range")
-        return raw
+def _raw(field: ScaledField, value: float) -> int:
+    raw = field.raw(value)
+    if not field.holds(raw) or raw == _na(field):
+        raise ValueError(f"Ruuvi {field.name}={value} is out of range")
+    return raw
 
 
 # In payload order; voltage and tx_power share one uint16.
 _FIELDS = (
-    _Field("temperature", "°C", 16, signed=True, den=200),
-    _Field("humidity", "%", 16, den=400),
-    _Field("pressure", "hPa", 16, offset=50_000, den=100),
-    _Field("acceleration_x", "g", 16, signed=True, den=1000),
-    _Field("acceleration_y", "g", 16, signed=True, den=1000),
-    _Field("acceleration_z", "g", 16, signed=True, den=1000),
+    ScaledField("temperature", "°C", 16, signed=True, den=200),
+    ScaledField("humidity", "%", 16, den=400),
+    ScaledField("pressure", "hPa", 16, offset=50_000, den=100),
+    ScaledField("acceleration_x", "g", 16, signed=True, den=1000),
+    ScaledField("acceleration_y", "g", 16, signed=True, den=1000),
+    ScaledField("acceleration_z", "g", 16, signed=True, den=1000),
 )
-_VOLTAGE = _Field("voltage", "V", 11, offset=1600, den=1000)
-_TX_POWER = _Field("tx_power", "dBm", 5, num=2, offset=-40)
-_MOVEMENT = _Field("movement_counter", None, 8)
+_VOLTAGE = ScaledField("voltage", "V", 11, offset=1600, den=1000)
+_TX_POWER = ScaledField("tx_power", "dBm", 5, num=2, offset=-40)
+_MOVEMENT = ScaledField("movement_counter", None, 8)
 _SEQUENCE_NA = 0xFFFF
 _ALL = {f.name: f for f in (*_FIELDS, _VOLTAGE, _TX_POWER, _MOVEMENT)}
 
@@ -72,9 +65,7 @@ _ALL = {f.name: f for f in (*_FIELDS, _VOLTAGE, _TX_POWER, _MOVEMENT)}
 def decode_ruuvi(advert: Advert, bindkey: bytes | str | None = None) -> Decoded:
     """Decode the advert's Ruuvi manufacturer data (``bindkey`` unused: RAWv2 is plain)."""
     del bindkey
-    data = advert.manufacturer_data.get(RUUVI_COMPANY_ID)
-    if data is None:
-        raise DecodeError("no Ruuvi manufacturer data (0x0499)", kind="unsupported")
+    data = payload_of(advert.manufacturer_data, RUUVI_COMPANY_ID, "Ruuvi data (0x0499)")
     return decode_ruuvi_payload(data)
 
 
@@ -89,7 +80,7 @@ def decode_ruuvi_payload(data: bytes) -> Decoded:
     raws = [*zip(_FIELDS, scaled, strict=True)]
     raws += [(_VOLTAGE, power >> 5), (_TX_POWER, power & 0x1F), (_MOVEMENT, movement)]
     measurements = tuple(
-        Measurement(f.name, f.value(raw), f.unit) for f, raw in raws if raw != f.na
+        Measurement(f.name, f.value(raw), f.unit) for f, raw in raws if raw != _na(f)
     )
     return Decoded(
         decoder="ruuvi",
@@ -120,9 +111,9 @@ def encode_ruuvi(
     if sequence is not None and not 0 <= sequence < _SEQUENCE_NA:
         raise ValueError(f"Ruuvi measurement sequence {sequence} out of range")
 
-    def raw(field: _Field) -> int:
+    def raw(field: ScaledField) -> int:
         m = by_name.get(field.name)
-        return field.na if m is None else field.raw(m.value)
+        return _na(field) if m is None else _raw(field, m.value)
 
     return _LAYOUT.pack(
         _FORMAT_RAWV2,
