@@ -15,11 +15,11 @@ from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
+from support import blemock
+from support.blemock import BlueZMock
 
 from drivers.ble_decoders import BTHOME_UUID, RUUVI_COMPANY_ID, Advert, decode, uuid16
 from gateway.readings import Measurement as M
-from tests import blemock
-from tests.blemock import BlueZMock
 
 ADDRESS = "AA:BB:CC:DD:EE:FF"
 BTHOME = bytes.fromhex("40 01 61 02 ca 09 03 bf 13")

@@ -83,7 +83,7 @@ class BlueZMock:
     """
 
     def __init__(self, bus_address: str, log_path: Path) -> None:
-        import dbus  # noqa: PLC0415 - optional test dependency, checked by the fixture
+        import dbus
 
         self.bus_address = bus_address
         self.log_path = log_path
@@ -273,8 +273,8 @@ def missing_tools() -> str | None:
     if shutil.which("dbus-daemon") is None:
         return "dbus-daemon not found (Debian package 'dbus')"
     try:
-        import dbus  # noqa: F401, PLC0415
-        import dbusmock  # noqa: F401, PLC0415
+        import dbus  # noqa: F401
+        import dbusmock  # noqa: F401
     except ImportError as exc:
         return f"python-dbusmock/dbus-python not importable: {exc}"
     return None
@@ -317,7 +317,7 @@ def _start_mock(bus_address: str, log_path: Path) -> subprocess.Popen[bytes]:
 
 def _wait_for_name(bus_address: str, mock: subprocess.Popen[bytes], log_path: Path) -> None:
     """Poll until the mock owns org.bluez (calls queue from then on), or fail with its log."""
-    import dbus  # noqa: PLC0415
+    import dbus
 
     bus = dbus.bus.BusConnection(bus_address)
     try:
