@@ -1,0 +1,35 @@
+"""Pure protocol layer of the serial driver: bytes in, measurements out, no I/O.
+
+Line protocols (one line, without its newline, as ``bytes`` or ``str``), each an object with
+``decode(line) -> list[Measurement]`` whose field names, units, scaling and filtering come from
+a :class:`FieldOptions`:
+
+- :class:`JsonLineDecoder` - ``{"temperature": 21.5, "env": {"rh": 40}}``
+- :class:`CsvLineDecoder` - ``21.5,40`` with given or learned column names (stateful)
+- :class:`KvLineDecoder` - ``temperature=21.5 humidity=40``
+- :class:`RegexLineDecoder` - named groups of a regex
+- :func:`decode_nmea` - GPS GGA/RMC sentences (checksum required)
+
+Binary sensor frames (one complete frame): :func:`decode_pms5003`, :func:`decode_sds011`,
+:func:`decode_mhz19` (plus :func:`mhz19_read_command`, the command to poll it).
+
+Streams: :class:`BinaryFramer` (with the :data:`PMS5003`, :data:`SDS011`, :data:`MHZ19` specs)
+and :class:`LineFramer` turn arbitrary chunks into :data:`FrameResult` items.
+
+Encoders for simulators build valid frames and lines (no line terminator): ``encode_*`` and
+:func:`garbage`.
+
+Every decoder raises only :class:`gateway.errors.DecodeError`; its ``kind`` is one of
+``garbage``, ``checksum``, ``too_long``, ``out_of_range``, ``decode`` (see ``_common``).
+Values are always finite floats. The sensor names and units of each protocol are documented in
+its module.
+"""
+
+from ._common import garbage, parse_number
+from ._fields import FieldOptions
+
+__all__ = [
+    "FieldOptions",
+    "garbage",
+    "parse_number",
+]
