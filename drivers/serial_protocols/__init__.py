@@ -26,10 +26,23 @@ its module.
 """
 
 from ._common import garbage, parse_number
+from ._csv_line import CsvLineDecoder, encode_csv_line
 from ._fields import FieldOptions
+from ._json_line import JsonLineDecoder, encode_json_line
+from ._kv_line import KvLineDecoder, encode_kv_line
+from ._regex_line import RegexLineDecoder
+from ._types import LineDecoder
 
 __all__ = [
+    "CsvLineDecoder",
     "FieldOptions",
+    "JsonLineDecoder",
+    "KvLineDecoder",
+    "LineDecoder",
+    "RegexLineDecoder",
+    "encode_csv_line",
+    "encode_json_line",
+    "encode_kv_line",
     "garbage",
     "parse_number",
 ]
