@@ -30,7 +30,10 @@ from ._csv_line import CsvLineDecoder, encode_csv_line
 from ._fields import FieldOptions
 from ._json_line import JsonLineDecoder, encode_json_line
 from ._kv_line import KvLineDecoder, encode_kv_line
+from ._mhz19 import decode_mhz19, encode_mhz19_response, mhz19_checksum, mhz19_read_command
+from ._pms5003 import decode_pms5003, encode_pms5003
 from ._regex_line import RegexLineDecoder
+from ._sds011 import decode_sds011, encode_sds011
 from ._types import LineDecoder
 
 __all__ = [
@@ -40,9 +43,17 @@ __all__ = [
     "KvLineDecoder",
     "LineDecoder",
     "RegexLineDecoder",
+    "decode_mhz19",
+    "decode_pms5003",
+    "decode_sds011",
     "encode_csv_line",
     "encode_json_line",
     "encode_kv_line",
+    "encode_mhz19_response",
+    "encode_pms5003",
+    "encode_sds011",
     "garbage",
+    "mhz19_checksum",
+    "mhz19_read_command",
     "parse_number",
 ]
