@@ -31,6 +31,7 @@ from ._fields import FieldOptions
 from ._json_line import JsonLineDecoder, encode_json_line
 from ._kv_line import KvLineDecoder, encode_kv_line
 from ._mhz19 import decode_mhz19, encode_mhz19_response, mhz19_checksum, mhz19_read_command
+from ._nmea import decode_nmea, encode_gga, encode_rmc, nmea_checksum
 from ._pms5003 import decode_pms5003, encode_pms5003
 from ._regex_line import RegexLineDecoder
 from ._sds011 import decode_sds011, encode_sds011
@@ -44,16 +45,20 @@ __all__ = [
     "LineDecoder",
     "RegexLineDecoder",
     "decode_mhz19",
+    "decode_nmea",
     "decode_pms5003",
     "decode_sds011",
     "encode_csv_line",
+    "encode_gga",
     "encode_json_line",
     "encode_kv_line",
     "encode_mhz19_response",
     "encode_pms5003",
+    "encode_rmc",
     "encode_sds011",
     "garbage",
     "mhz19_checksum",
     "mhz19_read_command",
+    "nmea_checksum",
     "parse_number",
 ]
