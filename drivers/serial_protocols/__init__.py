@@ -28,6 +28,16 @@ its module.
 from ._common import garbage, parse_number
 from ._csv_line import CsvLineDecoder, encode_csv_line
 from ._fields import FieldOptions
+from ._framing import (
+    MHZ19,
+    PMS5003,
+    SDS011,
+    BinaryFramer,
+    FrameResult,
+    FrameSpec,
+    LineFramer,
+    LineSplitter,
+)
 from ._json_line import JsonLineDecoder, encode_json_line
 from ._kv_line import KvLineDecoder, encode_kv_line
 from ._mhz19 import decode_mhz19, encode_mhz19_response, mhz19_checksum, mhz19_read_command
@@ -38,11 +48,19 @@ from ._sds011 import decode_sds011, encode_sds011
 from ._types import LineDecoder
 
 __all__ = [
+    "MHZ19",
+    "PMS5003",
+    "SDS011",
+    "BinaryFramer",
     "CsvLineDecoder",
     "FieldOptions",
+    "FrameResult",
+    "FrameSpec",
     "JsonLineDecoder",
     "KvLineDecoder",
     "LineDecoder",
+    "LineFramer",
+    "LineSplitter",
     "RegexLineDecoder",
     "decode_mhz19",
     "decode_nmea",
