@@ -1,5 +1,7 @@
 """Streaming framers: resynchronisation, chunking, error reporting and memory bounds."""
 
+import random
+
 import pytest
 
 from drivers.serial_protocols import (
@@ -17,6 +19,7 @@ from drivers.serial_protocols import (
     encode_mhz19_response,
     encode_pms5003,
     encode_sds011,
+    garbage,
 )
 from gateway.errors import DecodeError
 
@@ -184,3 +187,12 @@ def test_line_framer_with_nmea():
 def test_max_length_must_be_positive():
     with pytest.raises(ValueError, match="max_length"):
         LineSplitter(0)
+
+
+def test_garbage_helper_is_deterministic_noise_the_framers_survive():
+    noise = garbage(random.Random(7), 500)
+    assert len(noise) == 500
+    assert noise == garbage(random.Random(7), 500)
+    results = BinaryFramer(PMS5003).feed(noise + PMS)
+    assert results[-1] == decode_pms5003(PMS)
+    assert all(isinstance(r, DecodeError) for r in results[:-1])
