@@ -4,7 +4,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.blemock import bluez_mock, bluez_tools
 from support.broker import Mosquitto
+
+# bluez_mock / bluez_tools: a mocked BlueZ on a private D-Bus (support/blemock.py).
+__all__ = ["bluez_mock", "bluez_tools", "mosquitto", "own_mosquitto"]
 
 
 @pytest.fixture(scope="session")
