@@ -81,6 +81,9 @@ class DeviceContext(Protocol):
     def emit(self, measurements: Iterable[Measurement], ts: float | None = None) -> None:
         """Hand readings to the core; ``ts`` is the read time (epoch seconds, default now)."""
 
+    def alive(self) -> None:
+        """The device was heard from without a new reading (an unchanged advert): still online."""
+
     def count_error(self, kind: str, detail: str = "") -> None:
         """Count a bad input (``garbage``, ``checksum``...) and log it, rate-limited."""
 

@@ -93,9 +93,12 @@ class Device:
             count = self._emit_sensors(measurements, now)
         if count:
             self.readings += count
-            self.last_reading = time.monotonic()
-            if self.online is not True:
-                self._set_online()
+            self.alive()
+
+    def alive(self) -> None:
+        self.last_reading = time.monotonic()
+        if self.online is not True:
+            self._set_online()
 
     def _emit_sensors(self, measurements: Iterable[Measurement], now: float) -> int:
         iso = ""
@@ -146,8 +149,7 @@ class Device:
     # --- health ----------------------------------------------------------------------------
 
     def _set_online(self) -> None:
-        if self.online is False:
-            self.log.info("online again")
+        self.log.info("online again" if self.online is False else "online")
         self.online = True
         self._on_status(self.device_id, True)
 
