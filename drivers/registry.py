@@ -18,6 +18,7 @@ ENTRY_POINT_GROUP = "sensor_gateway.drivers"
 
 BUILTIN: dict[str, str] = {
     "simulated": "drivers.simulated",
+    "serial": "drivers.serial",
 }
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway import __version__
+from gateway import __version__, simulate_cli
 from gateway.config import Settings, default_config_path, load_config
 from gateway.errors import ConfigError, GatewayError
 from gateway.logs import setup_logging
@@ -38,12 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", parents=[common], help="run the daemon")
     sub.add_parser("check", parents=[common], help="validate the config and print a summary")
+    simulate_cli.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(getattr(args, "log_level", "INFO"))
+    if args.command == "simulate":
+        return simulate_cli.run(args)
     path = default_config_path(args.config)
     try:
         settings = load_config(path)

@@ -96,16 +96,16 @@ class MqttSection(StrictModel):
     @model_validator(mode="after")
     def _check_auth_and_tls(self) -> Self:
         if self.password is not None and self.password_file is not None:
-            raise ValueError("set either password or password_file, not both")
+            raise ValueError("password_file: set either password or password_file, not both")
         for name in ("ca_file", "cert_file", "key_file"):
             if getattr(self, name) is not None and not self.tls:
-                raise ValueError(f"{name} is set but tls is false (set tls = true)")
+                raise ValueError(f"{name}: set, but tls is false (set tls = true)")
         if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
+            raise ValueError("cert_file: cert_file and key_file go together")
         if self.tls_insecure and not self.tls:
-            raise ValueError("tls_insecure only makes sense with tls = true")
+            raise ValueError("tls_insecure: only makes sense with tls = true")
         if any(c in self.topic_root for c in "+#\x00") or self.topic_root.startswith("$"):
-            raise ValueError("topic_root must not contain '+', '#', NUL or start with '$'")
+            raise ValueError("topic_root: must not contain '+', '#', NUL or start with '$'")
         return self
 
     def secret(self) -> SecretStr | None:
@@ -218,10 +218,22 @@ def _message(error: Any) -> str:  # noqa: ANN401 - pydantic's ErrorDetails
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
+_KEYED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)
+
+
+def _problem(error: Any) -> tuple[str, str]:  # noqa: ANN401 - pydantic's ErrorDetails
+    """(key path, message). A model validator names its key as ``"key: message"``."""
+    key, message = _key_path(tuple(error["loc"])), _message(error)
+    keyed = _KEYED.match(message) if error["type"] == "value_error" else None
+    if keyed:
+        key = f"{key}.{keyed[1]}" if key else keyed[1]
+        message = keyed[2]
+    return key, message
+
+
 def translate(exc: ValidationError) -> ConfigError:
     """A pydantic ValidationError as a ConfigError: key paths, short messages, no values."""
-    problems = [(_key_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
-    return ConfigError(problems)
+    return ConfigError([_problem(e) for e in exc.errors()])
 
 
 # --- loading ------------------------------------------------------------------------------------

@@ -70,9 +70,9 @@ DEVICE = '[[devices]]\nid = "d{n}"\ndriver = "simulated"\nsensors = ["temperatur
          "devices[0].sensors[0]",
          "not a built-in profile"),
         ("[buffer]\noverflow = 'drop_random'\n", "buffer.overflow", "drop_oldest"),
-        ("[mqtt]\npassword = 'a'\npassword_file = '/x'\n", "mqtt", "not both"),
-        ("[mqtt]\nca_file = '/x'\n", "mqtt", "tls is false"),
-        ("[mqtt]\ntopic_root = 'a/#'\n", "mqtt", "topic_root"),
+        ("[mqtt]\npassword = 'a'\npassword_file = '/x'\n", "mqtt.password_file", "not both"),
+        ("[mqtt]\nca_file = '/x'\n", "mqtt.ca_file", "tls is false"),
+        ("[mqtt]\ntopic_root = 'a/#'\n", "mqtt.topic_root", "must not contain"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, text: str, key: str, message: str) -> None:

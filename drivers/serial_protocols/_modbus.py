@@ -61,6 +61,8 @@ def decode_registers(
     value = struct.unpack(fmt, struct.pack(f">{count}H", *ordered))[0]
     if not math.isfinite(value):
         raise DecodeError(f"{kind} register value is not finite", kind="out_of_range")
+    if kind == "float32":  # no digits beyond single precision: 1.57, not 1.5700000524520874
+        return float(f"{value:.7g}")
     return float(value)
 
 

@@ -34,8 +34,6 @@ from functools import reduce
 from operator import xor
 from typing import Any
 
-import pynmea2
-
 from gateway.errors import DecodeError
 from gateway.readings import Measurement
 
@@ -138,6 +136,8 @@ def _body(text: str) -> str:
 
 def _parse(text: str) -> Any:  # noqa: ANN401 - pynmea2 is untyped
     """The pynmea2 sentence object (checksum required again)."""
+    import pynmea2  # noqa: PLC0415 - imported when a GPS is read, not with the config
+
     try:
         return pynmea2.parse(text, check=True)
     except pynmea2.ParseError as exc:
@@ -153,9 +153,10 @@ def decode_nmea(line: bytes | str) -> list[Measurement]:
     if len(address) != 5 or address[2:] not in {"GGA", "RMC"}:
         return []
     msg = _parse(text)
-    if isinstance(msg, pynmea2.GGA):
+    kind = type(msg).__name__
+    if kind == "GGA":
         return _gga(msg)
-    if isinstance(msg, pynmea2.RMC):
+    if kind == "RMC":
         return _rmc(msg)
     return []  # pragma: no cover - pynmea2 maps GGA/RMC addresses to these classes
 

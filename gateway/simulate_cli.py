@@ -1,0 +1,62 @@
+"""``sensor-gateway simulate serial``: a simulated serial device on a pseudo-terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+from pathlib import Path
+
+from gateway.simulate import MODBUS_REGISTERS, PROTOCOLS, REGEX_PATTERN, SerialSimulator
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sim = sub.add_parser(
+        "simulate", help="simulated devices for trying the daemon without hardware")
+    kinds = sim.add_subparsers(dest="kind", required=True, metavar="KIND")
+    serial = kinds.add_parser("serial", help="a serial device on a pseudo-terminal")
+    serial.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS))
+    serial.add_argument("--link", type=Path, help="stable path for the port (default: a temp dir)")
+    serial.add_argument("--rate", type=float, default=1.0, help="frames per second (streaming)")
+    serial.add_argument("--garbage", type=float, default=0.0,
+                        help="probability of random bytes before a frame (0..1)")
+    serial.add_argument("--dropout", type=float, nargs=2, metavar=("EVERY", "FOR"),
+                        help="unplug every EVERY seconds for FOR seconds")
+    serial.add_argument("--seed", type=int, help="reproducible values")
+    serial.add_argument("--unit", type=int, default=1, help="Modbus unit id")
+
+
+def _snippet(sim: SerialSimulator) -> str:
+    lines = ["[[devices]]", 'id = "simulated-serial"', 'driver = "serial"',
+             f'port = "{sim.link}"', f'protocol = "{sim.protocol}"']
+    if sim.protocol == "regex":
+        lines.append(f"pattern = '{REGEX_PATTERN}'")
+    if sim.protocol == "modbus":
+        lines += [f"unit = {sim.unit}", "interval = 2", "registers = ["]
+        lines += [f"  {_inline(r)}," for r in MODBUS_REGISTERS]
+        lines.append("]")
+    return "\n".join(lines)
+
+
+def _inline(table: dict[str, object]) -> str:
+    return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in table.items()) + " }"
+
+
+def run(args: argparse.Namespace) -> int:
+    sim = SerialSimulator(args.protocol, args.link, rate=args.rate, garbage=args.garbage,
+                          dropout=tuple(args.dropout) if args.dropout else None,
+                          seed=args.seed, unit=args.unit)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(sim))
+    return 0
+
+
+async def _serve(sim: SerialSimulator) -> None:
+    async with sim:
+        print(f"simulated {sim.protocol} device on {sim.link} -> {os.readlink(sim.link)}")
+        print("config for it:\n\n" + _snippet(sim) + "\n", flush=True)
+        await sim.run()

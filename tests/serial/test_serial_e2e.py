@@ -1,0 +1,174 @@
+"""Every serial protocol end to end: simulator on a real pty -> serial driver -> Mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from support.broker import Mosquitto
+from support.daemon import base_config
+from support.inproc import running, settings_from
+from support.mqtt import Collector, collect
+
+from gateway.simulate import MODBUS_REGISTERS, REGEX_PATTERN, SerialSimulator
+
+
+def toml_inline(table: dict[str, object]) -> str:
+    return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in table.items()) + " }"
+
+
+EXTRA = {
+    "json": 'units = { temperature = "°C", humidity = "%" }',
+    "csv": 'units = { temperature = "°C" }',
+    "kv": 'rename = { humidity = "rh" }',
+    "regex": f"pattern = '{REGEX_PATTERN}'",
+    "pms5003": "",
+    "sds011": "",
+    "nmea": "",
+    "mhz19": "interval = 0.1\nread_timeout = 0.5",
+    "modbus": "unit = 1\ninterval = 0.1\nregisters = [\n"
+              + ",\n".join(toml_inline(r) for r in MODBUS_REGISTERS) + "\n]",
+}
+KEY = {"json": ("temperature", "°C"), "csv": ("temperature", "°C"), "kv": ("rh", None),
+       "regex": ("humidity", None), "pms5003": ("pm2_5", "µg/m³"), "sds011": ("pm10", "µg/m³"),
+       "nmea": ("latitude", "°"), "mhz19": ("co2", "ppm"), "modbus": ("voltage", "V")}
+SOURCE = {"kv": "humidity"}  # the simulator's name, where the config renames it
+REPEAT = {"nmea": 2}  # GGA and RMC both carry the position: two readings per fix
+
+
+def sent_values(sim: SerialSimulator, name: str) -> list[float]:
+    return [v[name] for v in sim.traffic.sent for _ in range(REPEAT.get(sim.protocol, 1))]
+
+
+def serial_device(sim: SerialSimulator, extra: str, device_id: str = "dev") -> str:
+    return (f'[[devices]]\nid = "{device_id}"\ndriver = "serial"\nport = "{sim.link}"\n'
+            f'protocol = "{sim.protocol}"\nbaudrate = 9600\n{extra}\n')
+
+
+@contextlib.asynccontextmanager
+async def simulator(protocol: str, link: Path, **kwargs: object) -> AsyncIterator[SerialSimulator]:
+    async with SerialSimulator(protocol, link, seed=7, **kwargs) as sim:  # type: ignore[arg-type]
+        task = asyncio.create_task(sim.run(), name="test-simulator")
+        try:
+            yield sim
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def values_on(sub: Collector, topic: str) -> list[float]:
+    return [m.json["value"] for m in sub.on(topic)]
+
+
+def assert_in_order(received: list[float], sent: list[float]) -> None:
+    """Every received value was sent, in the order sent, none skipped after the first."""
+    assert received, "nothing received"
+    start = next(i for i, v in enumerate(sent) if v == pytest.approx(received[0], abs=1e-6))
+    assert received == pytest.approx(sent[start:start + len(received)], abs=1e-6)
+
+
+@pytest.mark.parametrize("protocol", list(EXTRA))
+async def test_protocol_end_to_end(protocol: str, tmp_path: Path, mosquitto: Mosquitto) -> None:
+    root = f"sensor-gateway/ser-{protocol}"
+    sensor, unit = KEY[protocol]
+    async with simulator(protocol, tmp_path / "tty", rate=20) as sim:
+        text = base_config(mosquitto.port, f"ser-{protocol}") + serial_device(sim, EXTRA[protocol])
+        async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
+            async with running(settings_from(tmp_path, text)):
+                await sub.wait_for(lambda: len(sub.on(f"{root}/dev/{sensor}")) >= 5, timeout=15)
+        sent = sent_values(sim, SOURCE.get(protocol, sensor))
+    messages = sub.on(f"{root}/dev/{sensor}")
+    assert all(m.json["unit"] == unit for m in messages)
+    assert [m.json["seq"] for m in messages] == list(range(1, len(messages) + 1))
+    if protocol == "modbus":  # polled: each poll reads the meter's current sample
+        assert all(any(v == pytest.approx(s, rel=1e-6) for s in sent)
+                   for v in values_on(sub, f"{root}/dev/{sensor}"))
+    else:
+        assert_in_order(values_on(sub, f"{root}/dev/{sensor}"), sent)
+
+
+@pytest.mark.parametrize("protocol", ["json", "pms5003", "sds011", "nmea"])
+async def test_garbage_between_frames_loses_no_good_frame(
+    protocol: str, tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    root = f"sensor-gateway/garbage-{protocol}"
+    sensor = KEY[protocol][0]
+    async with simulator(protocol, tmp_path / "tty", rate=40, garbage=0.5) as sim:
+        text = base_config(mosquitto.port, f"garbage-{protocol}") + serial_device(
+            sim, EXTRA[protocol])
+        async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
+            async with running(settings_from(tmp_path, text)) as gateway:
+                await sub.wait_for(lambda: len(sub.on(f"{root}/dev/{sensor}")) >= 40, timeout=20)
+                errors = sum(gateway.devices["dev"].errors.values())
+        sent = sent_values(sim, sensor)
+    assert errors > 0, "the garbage was noticed and counted"
+    assert_in_order(values_on(sub, f"{root}/dev/{sensor}"), sent)
+
+
+async def test_unplug_and_replug_at_the_same_path(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    root = "sensor-gateway/hotplug"
+    async with simulator("json", tmp_path / "by-id" / "usb-sim", rate=20) as sim:
+        text = base_config(mosquitto.port, "hotplug") + serial_device(sim, EXTRA["json"])
+        status = f"{root}/dev/status"
+        async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
+            async with running(settings_from(tmp_path, text)) as gateway:
+                await sub.wait_for(lambda: len(sub.on(f"{root}/dev/temperature")) >= 3)
+                sim.unplug()  # the pty is closed: the reader sees the port vanish
+                await sub.wait_for(lambda: sub.on(status)[-1].text == "offline", timeout=5)
+                before = len(sub.on(f"{root}/dev/temperature"))
+                sim.replug()
+                await sub.wait_for(lambda: sub.on(status)[-1].text == "online", timeout=10)
+                await sub.wait_for(lambda: len(sub.on(f"{root}/dev/temperature")) >= before + 3)
+                assert gateway.devices["dev"].restarts >= 1
+                assert [m.text for m in sub.on(status)] == ["online", "offline", "online"]
+    seqs = [m.json["seq"] for m in sub.on(f"{root}/dev/temperature")]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_missing_port_at_start_then_it_appears(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    root = "sensor-gateway/lateport"
+    link = tmp_path / "by-id" / "usb-late"
+    text = base_config(mosquitto.port, "lateport") + (
+        f'[[devices]]\nid = "dev"\ndriver = "serial"\nport = "{link}"\nprotocol = "sds011"\n')
+    async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
+        async with running(settings_from(tmp_path, text)) as gateway:
+            await sub.wait_for(lambda: sub.on(f"{root}/dev/status"))
+            assert sub.on(f"{root}/dev/status")[-1].text == "offline"
+            assert gateway.devices["dev"].online is False
+            async with simulator("sds011", link, rate=20):
+                await sub.wait_for(lambda: len(sub.on(f"{root}/dev/pm2_5")) >= 3, timeout=10)
+            assert sub.on(f"{root}/dev/status")[-1].text == "online"
+
+
+async def test_silent_device_goes_offline_and_recovers(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    root = "sensor-gateway/stale"
+    async with simulator("kv", tmp_path / "tty", rate=20) as sim:
+        text = base_config(mosquitto.port, "stale") + serial_device(
+            sim, EXTRA["kv"] + "\nstale_timeout = 1.0")
+        status = f"{root}/dev/status"
+        async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
+            async with running(settings_from(tmp_path, text)):
+                await sub.wait_for(lambda: len(sub.on(f"{root}/dev/rh")) >= 3)
+                sim.silent = True
+                await sub.wait_for(lambda: sub.on(status)[-1].text == "offline", timeout=5)
+                sim.silent = False
+                await sub.wait_for(lambda: sub.on(status)[-1].text == "online", timeout=10)
+
+
+async def test_streaming_interval_caps_publish_rate(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with simulator("sds011", tmp_path / "tty", rate=50) as sim:
+        text = base_config(mosquitto.port, "cap") + serial_device(sim, "interval = 0.5")
+        async with running(settings_from(tmp_path, text)) as gateway:
+            device = gateway.devices["dev"]
+            await asyncio.sleep(0)
+            async with asyncio.timeout(10):
+                while sim.frames < 100:
+                    await asyncio.sleep(0.05)
+            readings = device.readings
+    # 100 frames at 50/s took ~2 s: at most one pm2_5 and one pm10 per 0.5 s get through
+    assert 2 <= readings <= 2 * (2 + 100 / 50 / 0.5)
