@@ -7,10 +7,11 @@ import contextlib
 import logging
 
 from drivers.base import DeviceConfig
-from gateway.buffer import MemoryBuffer
-from gateway.config import Settings
+from gateway.buffer import Buffer, MemoryBuffer
+from gateway.config import BufferSection, Settings
 from gateway.device import Device
 from gateway.embedded_broker import embedded_broker
+from gateway.outbox import DiskOutbox
 from gateway.publisher import OFFLINE, ONLINE, Publisher
 from gateway.resources import SharedResources
 from gateway.topics import TopicLayout
@@ -26,7 +27,7 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topics = TopicLayout(settings.topic_root)
-        self.buffer = MemoryBuffer(settings.buffer.max_readings, settings.buffer.overflow)
+        self.buffer = make_buffer(settings.buffer)
         client_id = settings.mqtt.client_id or f"sensor-gateway-{settings.gateway.id}"
         self.publisher = Publisher(settings.mqtt, self.topics, self.buffer, client_id)
         self.devices: dict[str, Device] = {}
@@ -38,7 +39,9 @@ class Gateway:
             mqtt = self.settings.mqtt
             if mqtt.embedded_broker:
                 await stack.enter_async_context(embedded_broker(mqtt.host, mqtt.port))
+            await stack.enter_async_context(self.buffer)
             async with asyncio.TaskGroup() as tg:
+                upkeep = tg.create_task(self.buffer.run(), name="buffer")
                 publisher = tg.create_task(self.publisher.run(), name="publisher")
                 shared = SharedResources(tg)
                 for config in self.settings.expanded_devices():
@@ -48,6 +51,7 @@ class Gateway:
                 self.ready.set()
                 await stop.wait()
                 await self._shutdown(publisher)
+                upkeep.cancel()
 
     def _start_device(
         self, tg: asyncio.TaskGroup, shared: SharedResources, config: DeviceConfig
@@ -80,6 +84,18 @@ class Gateway:
                 await self.publisher.flush()
         except TimeoutError:
             stats = self.buffer.stats()
-            log.warning("shutdown: %d readings not delivered within %.1fs (memory buffer: lost)",
-                        stats.queued + stats.inflight, timeout)
+            fate = "kept in the outbox" if stats.persistent else "memory buffer: lost"
+            log.warning("shutdown: %d readings not delivered within %.1fs (%s)",
+                        stats.queued + stats.inflight, timeout, fate)
         publisher.cancel()
+
+
+def make_buffer(section: BufferSection) -> Buffer:
+    """The disk outbox when ``[buffer] path`` is set, else the memory buffer."""
+    if section.path is None:
+        return MemoryBuffer(section.max_readings, section.overflow,
+                            max_bytes=section.max_bytes, max_age=section.max_age)
+    return DiskOutbox(section.path, section.max_readings, section.overflow,
+                      max_bytes=section.max_bytes, max_age=section.max_age,
+                      commit_interval=section.commit_interval,
+                      commit_readings=section.commit_readings)
