@@ -311,6 +311,14 @@ class FairQueue:
                 dropped += 1
         return dropped
 
+    def log_totals(self) -> None:
+        """At close: every reading dropped this run, per device (never silent)."""
+        total = self._drops.total
+        if total:
+            per_device = ", ".join(f"{d}: {n}" for d, n in sorted(total.items()))
+            log.warning("%s: %d readings dropped this run (%s)", self.what,
+                        sum(total.values()), per_device)
+
     def _age_tick(self) -> float:
         return 1.0 if self.max_age is None else min(1.0, max(0.05, self.max_age / 10))
 
@@ -348,7 +356,7 @@ class MemoryBuffer(FairQueue):
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        return None
+        self.log_totals()
 
 
 def _entry_id(entry: Entry) -> int:

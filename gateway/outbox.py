@@ -132,6 +132,7 @@ class DiskOutbox(FairQueue):
                 log.error("outbox: %d readings could not be written to %s and are lost",
                           lost, self.path)
             await self._call(self._close_store)
+            self.log_totals()
         finally:
             assert self._thread is not None
             self._thread.shutdown(wait=True)
