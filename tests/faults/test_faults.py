@@ -113,7 +113,7 @@ async def test_3_sigstopped_broker_then_sigcont(tmp_path: Path) -> None:
                 broker.pause()  # accepts connections (kernel backlog) but reads nothing
                 paused_at = time.monotonic()
                 # Half-open connection: the keepalive notices it (~1.5 x keepalive).
-                await daemon.wait_log("unavailable", timeout=2 * keepalive + 5)
+                await daemon.wait_log("unavailable", timeout=1.5 * keepalive + 2)
                 detected_after = time.monotonic() - paused_at
                 rss_paused = daemon.rss_kib()
                 broker.resume()
