@@ -179,10 +179,8 @@ class FairQueue:
         """Make room under the bounds (fairly), then enqueue; False if ``entry`` was dropped."""
         size = entry.size
         while self._count + 1 > self.max_readings or self._bytes + size > self.max_bytes:
-            victim = self._largest_device()
-            if victim is None or (
-                self.overflow == "drop_newest" and self._held(entry.device) >= self._held(victim)
-            ):
+            victim = self._victim(entry.device)
+            if victim is None or (self.overflow == "drop_newest" and victim == entry.device):
                 self._drops.count(entry.device, "full")
                 self._dropped(entry)
                 return False
@@ -210,6 +208,17 @@ class FairQueue:
     def _held(self, device: str) -> int:
         queue = self._queues.get(device)
         return len(queue) if queue else 0
+
+    def _victim(self, device: str) -> str | None:
+        """Who loses a reading: ``device`` itself while it holds at least its fair share (an
+        O(1) answer for a flood), else the device holding the most queued readings."""
+        held = self._held(device)
+        if held and held * len(self._ring) >= self._count - len(self._inflight):
+            return device
+        largest = self._largest_device()
+        if largest is not None and self._held(largest) <= held:
+            return device
+        return largest
 
     def _largest_device(self) -> str | None:
         best, most = None, 0
