@@ -267,39 +267,51 @@ async def soak(
         work = Path(tmp)
         broker = Broker(work / "broker")
         broker.start()
+        daemon = Daemon(work, broker.port)
         counts, connected = Counts(), asyncio.Event()
-        async with asyncio.TaskGroup() as tg:
-            sub = tg.create_task(subscribe(broker.port, counts, connected), name="subscriber")
-            await connected.wait()
-            daemon = Daemon(work, broker.port)
-            daemon.start()
-            started = time.monotonic()
-            end = started + minutes * 60
-            names = list(FAULTS)
-            n = 0
-            next_fault = started + flap_every
-            while time.monotonic() < end:
-                await asyncio.sleep(1)
-                if (value := daemon.rss_kib()) is not None and int(time.monotonic()) % 10 == 0:
-                    rss.append((time.monotonic() - started, value))
-                if time.monotonic() >= next_fault and time.monotonic() < end - 30:
-                    name = names[n % len(names)]
-                    n += 1
-                    took = await FAULTS[name](broker, daemon, counts)
-                    recoveries[name].append(took)
-                    print(f"{(time.monotonic() - started) / 60:5.1f} min  {name}: live again "
-                          f"after {took:.2f} s", flush=True)
-                    next_fault = time.monotonic() + flap_every
-            code = daemon.terminate()
-            produced = report_counts(counts, daemon.db)
-            deadline = time.monotonic() + 60  # let the subscriber catch up with the last ones
-            while produced["lost"] and time.monotonic() < deadline:
-                await asyncio.sleep(1)
-                produced = report_counts(counts, daemon.db)
-            sub.cancel()
-        broker.stop()
-    return {"minutes": minutes, "flap_every": flap_every, "exit": code, **produced,
+        try:
+            result = await _run(broker, daemon, counts, connected, minutes, flap_every, rss,
+                                recoveries)
+        finally:
+            if daemon.proc is not None and daemon.proc.poll() is None:
+                daemon.proc.kill()
+            broker.stop()
+    return {"minutes": minutes, "flap_every": flap_every, **result,
             "recoveries": recoveries, "rss": rss_trend(rss), "lag": lag}
+
+
+async def _run(broker: Broker, daemon: Daemon, counts: Counts, connected: asyncio.Event,
+               minutes: float, flap_every: float, rss: list[tuple[float, int]],
+               recoveries: dict[str, list[float]]) -> dict[str, object]:
+    async with asyncio.TaskGroup() as tg:
+        sub = tg.create_task(subscribe(broker.port, counts, connected), name="subscriber")
+        await connected.wait()
+        daemon.start()
+        started = time.monotonic()
+        end = started + minutes * 60
+        names = list(FAULTS)
+        n = 0
+        next_fault = started + flap_every
+        while time.monotonic() < end:
+            await asyncio.sleep(1)
+            if (value := daemon.rss_kib()) is not None and int(time.monotonic()) % 10 == 0:
+                rss.append((time.monotonic() - started, value))
+            if time.monotonic() >= next_fault and time.monotonic() < end - 30:
+                name = names[n % len(names)]
+                n += 1
+                took = await FAULTS[name](broker, daemon, counts)
+                recoveries[name].append(took)
+                print(f"{(time.monotonic() - started) / 60:5.1f} min  {name}: live again "
+                      f"after {took:.2f} s", flush=True)
+                next_fault = time.monotonic() + flap_every
+        code = daemon.terminate()
+        produced = report_counts(counts, daemon.db)
+        deadline = time.monotonic() + 60  # let the subscriber catch up with the last ones
+        while produced["lost"] and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            produced = report_counts(counts, daemon.db)
+        sub.cancel()
+    return {"exit": code, **produced}
 
 
 def markdown(result: dict[str, object]) -> str:
@@ -352,6 +364,7 @@ def main() -> None:
     parser.add_argument("--lag-rate", type=int, default=20_000, help="readings/s into the outbox")
     parser.add_argument("--results", type=Path, help="write the table into this RESULTS.md")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up the processes
     result = asyncio.run(soak(args.minutes, args.flap_every, args.lag_seconds, args.lag_rate))
     section = markdown(result)
     print(section)
