@@ -18,9 +18,13 @@ from pathlib import Path
 
 import pytest
 from support.components import require
+from support.daemon import run_cli
 from support.wait import until
 
 from gateway.buffer import Entry, MemoryBuffer
+from gateway.config import load_config
+from gateway.daemon import make_buffer
+from gateway.errors import ConfigError
 from gateway.outbox import DiskOutbox
 
 
@@ -281,3 +285,34 @@ async def test_full_disk_keeps_running_on_memory_and_recovers_tmpfs(tiny_tmpfs: 
 
     async with running(path, retry_interval=0.05) as outbox:
         await _full_disk_cycle(outbox, path, fill, filler.unlink)
+
+
+_CONFIG = """
+[gateway]
+id = "cfg"
+[buffer]
+{buffer}
+[[devices]]
+id = "kitchen"
+driver = "simulated"
+sensors = ["temperature"]
+"""
+
+
+def test_buffer_keys_and_their_errors(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(_CONFIG.format(buffer=f'path = "{tmp_path / "o.db"}"\nmax_age = 3600'))
+    settings = load_config(path)
+    assert isinstance(make_buffer(settings.buffer), DiskOutbox)
+    assert settings.buffer.commit_interval == 0.1
+    check = run_cli("check", "--config", str(path))
+    assert check.returncode == 0
+    assert f"buffer: disk outbox {tmp_path / 'o.db'}" in check.stdout
+    path.write_text(_CONFIG.format(buffer="commit_interval = 0\nmax_bytes = -1\nsync = 1"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert sorted(info.value.problems) == [
+        ("buffer.commit_interval", "must be > 0.0"), ("buffer.max_bytes", "must be > 0"),
+        ("buffer.sync", "unknown key")]
+    path.write_text(_CONFIG.format(buffer=""))
+    assert isinstance(make_buffer(load_config(path).buffer), MemoryBuffer)
