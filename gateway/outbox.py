@@ -226,6 +226,8 @@ class DiskOutbox(FairQueue):
         seqs: list[tuple[str, int]],
     ) -> None:
         self._failing = True
+        entries = [*entries, *self._pending.values()]  # and those put during the failed write
+        self._pending.clear()
         for entry in entries:
             entry.persisted = False
             entry.ready = True

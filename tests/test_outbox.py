@@ -258,6 +258,24 @@ async def test_full_disk_keeps_running_on_memory_and_recovers_sqlite_limit(
         await _full_disk_cycle(outbox, path, fill, free)
 
 
+async def test_readings_put_during_a_failing_write_still_flow(tmp_path: Path) -> None:
+    async with opened(tmp_path / "o.db", retry_interval=0.05) as outbox:
+        outbox.put(entry("a", 0))
+        await outbox.commit()
+        assert outbox._store._conn is not None
+        await outbox._call(outbox._store._conn.execute, "PRAGMA max_page_count=3")
+        for n in range(1, 100):
+            outbox.put(entry("a", n, 500))
+        failing = asyncio.create_task(outbox.commit(), name="failing-commit")
+        await asyncio.sleep(0)  # the write is in the thread now
+        for n in range(100, 110):
+            outbox.put(entry("a", n))  # while it fails
+        await failing
+        assert not outbox.stats().persistent
+        assert numbers(await drain(outbox)) == list(range(110))
+        assert outbox.stats().unpersisted == 109
+
+
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A real 1 MiB tmpfs (root only): writes to it really fail with ENOSPC when it is full."""
