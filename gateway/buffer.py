@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
-__all__ = ["Buffer", "BufferStats", "Entry", "FairQueue", "MemoryBuffer", "Overflow"]
+__all__ = [
+    "Buffer", "BufferStats", "Entry", "FairQueue", "MemoryBuffer", "Overflow", "OwnedBuffer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ class BufferStats:
 
 
 class Buffer(Protocol):
-    """What the daemon, the publisher and the device contexts need from a buffer."""
+    """What the publisher and the device contexts need from a buffer."""
 
     @property
     def sequences(self) -> MutableMapping[str, int]:
@@ -88,9 +90,6 @@ class Buffer(Protocol):
     def ack(self, entry: Entry) -> None:
         """The broker has it: forget it."""
 
-    def ack_many(self, entries: list[Entry]) -> None:
-        """The broker has all of these (same as ``ack`` on each)."""
-
     def requeue_inflight(self) -> None:
         """The connection is gone: everything in flight goes back to the front, in order."""
 
@@ -98,6 +97,10 @@ class Buffer(Protocol):
         """Return once nothing is queued or in flight."""
 
     def stats(self) -> BufferStats: ...
+
+
+class OwnedBuffer(Buffer, Protocol):
+    """What the daemon that owns the buffer needs on top: a resource with background upkeep."""
 
     async def run(self) -> None:
         """Background upkeep (``max_age``, disk commits) until cancelled."""

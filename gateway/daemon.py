@@ -7,7 +7,7 @@ import contextlib
 import logging
 
 from drivers.base import DeviceConfig
-from gateway.buffer import Buffer, MemoryBuffer
+from gateway.buffer import MemoryBuffer, OwnedBuffer
 from gateway.config import BufferSection, Settings
 from gateway.device import Device
 from gateway.embedded_broker import embedded_broker
@@ -27,7 +27,7 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topics = TopicLayout(settings.topic_root)
-        self.buffer = make_buffer(settings.buffer)
+        self.buffer: OwnedBuffer = make_buffer(settings.buffer)
         client_id = settings.mqtt.client_id or f"sensor-gateway-{settings.gateway.id}"
         self.publisher = Publisher(settings.mqtt, self.topics, self.buffer, client_id)
         self.devices: dict[str, Device] = {}
@@ -90,7 +90,7 @@ class Gateway:
         publisher.cancel()
 
 
-def make_buffer(section: BufferSection) -> Buffer:
+def make_buffer(section: BufferSection) -> OwnedBuffer:
     """The disk outbox when ``[buffer] path`` is set, else the memory buffer."""
     if section.path is None:
         return MemoryBuffer(section.max_readings, section.overflow,

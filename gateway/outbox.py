@@ -170,7 +170,7 @@ class DiskOutbox(FairQueue):
     def stats(self) -> BufferStats:
         stats = super().stats()
         stats.unpersisted = self.unpersisted
-        stats.persistent = not self._failing
+        stats.persistent = not (self._failing or self._closed)
         return stats
 
     # --- committing --------------------------------------------------------------------------
