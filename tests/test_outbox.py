@@ -171,6 +171,21 @@ async def test_max_bytes_and_max_age(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
+async def test_max_age_deletes_expired_readings_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    async with opened(path, max_age=60) as outbox:
+        old = entry("d", 1)
+        old.ts = 1000.0
+        outbox.put(old)
+        outbox.put(entry("d", 2))
+        await outbox.commit()
+        assert len(rows_on_disk(path)) == 2
+        assert outbox.expire() == 1
+        await outbox.commit()
+        assert [p for _, p in rows_on_disk(path)] == [b"2"]
+        assert outbox.stats().dropped == {"d": 1}
+
+
 async def test_flooding_device_evicts_its_own_readings_only(policy: str) -> None:
     buf = MemoryBuffer(100, policy)  # type: ignore[arg-type]
     for n in range(10):
