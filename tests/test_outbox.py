@@ -170,7 +170,6 @@ async def test_max_bytes_and_max_age(tmp_path: Path) -> None:
     assert buf.stats().dropped == {"d": 1}
 
 
-@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
 async def test_max_age_deletes_expired_readings_from_the_file(tmp_path: Path) -> None:
     path = tmp_path / "o.db"
     async with opened(path, max_age=60) as outbox:
@@ -186,6 +185,7 @@ async def test_max_age_deletes_expired_readings_from_the_file(tmp_path: Path) ->
         assert outbox.stats().dropped == {"d": 1}
 
 
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
 async def test_flooding_device_evicts_its_own_readings_only(policy: str) -> None:
     buf = MemoryBuffer(100, policy)  # type: ignore[arg-type]
     for n in range(10):
