@@ -7,11 +7,10 @@ import contextlib
 import logging
 
 from drivers.base import DeviceConfig
-from gateway.buffer import MemoryBuffer, OwnedBuffer
-from gateway.config import BufferSection, Settings
+from gateway.buffer import OwnedBuffer, make_buffer
+from gateway.config import Settings
 from gateway.device import Device
 from gateway.embedded_broker import embedded_broker
-from gateway.outbox import DiskOutbox
 from gateway.publisher import OFFLINE, ONLINE, Publisher
 from gateway.resources import SharedResources
 from gateway.topics import TopicLayout
@@ -89,13 +88,3 @@ class Gateway:
                         stats.queued + stats.inflight, timeout, fate)
         publisher.cancel()
 
-
-def make_buffer(section: BufferSection) -> OwnedBuffer:
-    """The disk outbox when ``[buffer] path`` is set, else the memory buffer."""
-    if section.path is None:
-        return MemoryBuffer(section.max_readings, section.overflow,
-                            max_bytes=section.max_bytes, max_age=section.max_age)
-    return DiskOutbox(section.path, section.max_readings, section.overflow,
-                      max_bytes=section.max_bytes, max_age=section.max_age,
-                      commit_interval=section.commit_interval,
-                      commit_readings=section.commit_readings)

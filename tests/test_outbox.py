@@ -21,9 +21,8 @@ from support.components import require
 from support.daemon import run_cli
 from support.wait import until
 
-from gateway.buffer import Entry, MemoryBuffer
+from gateway.buffer import Entry, MemoryBuffer, make_buffer
 from gateway.config import load_config
-from gateway.daemon import make_buffer
 from gateway.errors import ConfigError
 from gateway.outbox import DiskOutbox
 
