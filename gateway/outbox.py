@@ -108,6 +108,10 @@ class DiskOutbox(FairQueue):
         return self
 
     def _restore(self, loaded: Loaded) -> None:
+        if loaded.unclean:
+            log.warning("outbox %s was not closed cleanly (killed, crashed or power cut): the "
+                        "readings of the last commit interval (%.0f ms) before it may be lost",
+                        self.path, self.commit_interval * 1000)
         self.sequences.update(loaded.seqs)
         self.sequences.dirty.clear()
         for ident, device, topic, payload, ts in loaded.rows:

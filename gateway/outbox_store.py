@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS readings (
     id INTEGER PRIMARY KEY, device TEXT NOT NULL, topic TEXT NOT NULL,
     payload BLOB NOT NULL, ts REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS seqs (topic TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -36,6 +37,7 @@ class Loaded:
     rows: list[Row] = field(default_factory=list)
     seqs: dict[str, int] = field(default_factory=dict)
     moved_aside: Path | None = None
+    unclean: bool = False  # the last run did not close the file (SIGKILL, crash, power cut)
 
 
 class Store:
@@ -49,7 +51,7 @@ class Store:
         try:
             loaded = self._open_and_load()
         except sqlite3.DatabaseError as exc:
-            self.close()
+            self.close(clean=False)
             if not is_corruption(exc):
                 raise
             moved = move_aside(self.path)
@@ -73,7 +75,10 @@ class Store:
         rows: list[Row] = conn.execute(
             "SELECT id, device, topic, payload, ts FROM readings ORDER BY id").fetchall()
         seqs = dict(conn.execute("SELECT topic, seq FROM seqs").fetchall())
-        return Loaded(rows, seqs)
+        clean = conn.execute("SELECT value FROM meta WHERE key = 'clean'").fetchone()
+        with contextlib.suppress(sqlite3.OperationalError):  # a full disk: not worth failing
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('clean', '0')")
+        return Loaded(rows, seqs, unclean=clean is not None and clean[0] == "0")
 
     def write(self, rows: list[Row], deletes: list[int], seqs: list[tuple[str, int]]) -> None:
         """One transaction; on any error nothing of it is written (and it raises)."""
@@ -101,8 +106,11 @@ class Store:
             raise sqlite3.OperationalError("outbox is not open")
         return self._conn
 
-    def close(self) -> None:
+    def close(self, *, clean: bool = True) -> None:
         if self._conn is not None:
+            if clean:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('clean', '1')")
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None

@@ -93,13 +93,16 @@ async def test_ack_deletes_and_restart_keeps_the_rest_in_order(tmp_path: Path) -
         assert (await drain(again))[0].id > max(e.id for e in rest)  # ids never reused
 
 
-async def test_seq_continues_across_restarts(tmp_path: Path) -> None:
+async def test_seq_continues_across_restarts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "o.db"
     async with opened(path) as outbox:
         for n in range(1, 6):
             outbox.sequences["t/a"] = n
             outbox.put(entry("a", n))
     async with opened(path) as again:
+        assert "not closed cleanly" not in caplog.text
         assert again.sequences["t/a"] == 5
         assert numbers(await drain(again)) == [1, 2, 3, 4, 5]
 

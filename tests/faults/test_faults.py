@@ -84,6 +84,7 @@ async def test_2_sigkill_while_broker_down_then_restart(tmp_path: Path) -> None:
             restarted_at = time.time()
             with LoggedDaemon(cfg, tmp_path / "daemon.log") as second:
                 await second.wait_log("undelivered readings from the last run")
+                assert "was not closed cleanly" in second.text()
                 await sub.wait_for(lambda: any(stamp(ts) > restarted_at + 1
                                                for ts in sub.stamps.get(topic, [])[-5:]))
                 assert await second.terminate() == 0
