@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from gateway.buffer import DEFAULT_MAX_BYTES, BufferStats, Entry, FairQueue, Overflow
+from gateway.errors import OutboxLocked
 from gateway.outbox_store import Loaded, Row, Store
 
 __all__ = ["DiskOutbox"]
@@ -97,6 +98,9 @@ class DiskOutbox(FairQueue):
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="outbox-sqlite")
         try:
             loaded: Loaded = await self._call(self._store.open)
+        except OutboxLocked:
+            self._thread.shutdown(wait=True)
+            raise
         except (sqlite3.Error, OSError) as exc:
             log.error(  # noqa: TRY400 - one loud line, no traceback
                 "outbox %s cannot be opened (%s): running on memory for this run; readings "

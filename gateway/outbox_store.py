@@ -10,12 +10,15 @@ crash and a power cut; commits are batched, so that is a few syncs a second (see
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from gateway.errors import OutboxLocked
 
 __all__ = ["Loaded", "Row", "Store", "is_corruption", "move_aside"]
 
@@ -44,9 +47,11 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._lock: int | None = None
 
     def open(self) -> Loaded:
         """Open (or create) the file and read it; a corrupt one is moved aside first."""
+        self._take_lock()
         moved = None
         try:
             loaded = self._open_and_load()
@@ -62,8 +67,18 @@ class Store:
         loaded.moved_aside = moved
         return loaded
 
-    def _open_and_load(self) -> Loaded:
+    def _take_lock(self) -> None:
+        """``<path>.lock``, held while open: one daemon per outbox."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutboxLocked(f"outbox {self.path} is in use by another process") from None
+        self._lock = fd
+
+    def _open_and_load(self) -> Loaded:
         conn = sqlite3.connect(self.path, isolation_level=None)
         self._conn = conn
         conn.execute("PRAGMA journal_mode=WAL")
@@ -114,6 +129,9 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
+        if clean and self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
 
 # Errors that say nothing about the file's content: do not move a healthy outbox aside for them.

@@ -23,7 +23,7 @@ from support.wait import until
 
 from gateway.buffer import Entry, MemoryBuffer, make_buffer
 from gateway.config import load_config
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, OutboxLocked
 from gateway.outbox import DiskOutbox
 
 
@@ -105,6 +105,15 @@ async def test_seq_continues_across_restarts(
         assert "not closed cleanly" not in caplog.text
         assert again.sequences["t/a"] == 5
         assert numbers(await drain(again)) == [1, 2, 3, 4, 5]
+
+
+async def test_one_process_per_outbox(tmp_path: Path) -> None:
+    async with opened(tmp_path / "o.db"):
+        with pytest.raises(OutboxLocked):
+            async with opened(tmp_path / "o.db"):
+                pass
+    async with opened(tmp_path / "o.db"):  # released on close
+        pass
 
 
 async def test_corrupt_file_is_moved_aside_and_a_fresh_one_used(
