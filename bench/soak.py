@@ -130,24 +130,33 @@ class Counts:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+def record(counts: Counts, message: aiomqtt.Message) -> None:
+    payload = message.payload
+    if not isinstance(payload, bytes) or not payload.startswith(b"{"):
+        return
+    body = json.loads(payload)
+    counts.seqs.setdefault(str(message.topic), []).append(body["seq"])
+    if str(message.topic) == STEADY:
+        ts = datetime.fromisoformat(body["ts"].replace("Z", "+00:00"))
+        counts.last_ts = max(counts.last_ts, ts.timestamp())
+    counts.changed.set()
+
+
 async def subscribe(port: int, counts: Counts, connected: asyncio.Event) -> None:
     while True:
+        client = aiomqtt.Client("127.0.0.1", port, identifier="soak-sub", clean_session=False,
+                                keepalive=5, max_queued_incoming_messages=0)
         with contextlib.suppress(aiomqtt.MqttError):
-            async with aiomqtt.Client("127.0.0.1", port, identifier="soak-sub",
-                                      clean_session=False, keepalive=5,
-                                      max_queued_incoming_messages=0) as client:
+            async with client:
                 await client.subscribe(f"{ROOT}/+/+", qos=1)
                 connected.set()
                 async for message in client.messages:
-                    payload = message.payload
-                    if not isinstance(payload, bytes) or not payload.startswith(b"{"):
-                        continue
-                    body = json.loads(payload)
-                    counts.seqs.setdefault(str(message.topic), []).append(body["seq"])
-                    if str(message.topic) == STEADY:
-                        ts = datetime.fromisoformat(body["ts"].replace("Z", "+00:00"))
-                        counts.last_ts = max(counts.last_ts, ts.timestamp())
-                    counts.changed.set()
+                    record(counts, message)
+        # paho acknowledged these on receipt; aiomqtt's iterator stops at a disconnect without
+        # handing them out. Count them, or the subscriber itself would lose them.
+        queue = client._queue
+        while not queue.empty():
+            record(counts, queue.get_nowait())
         connected.clear()
         await asyncio.sleep(0.2)
 
@@ -238,12 +247,16 @@ def report_counts(counts: Counts, db: Path) -> dict[str, int]:
         produced = dict(conn.execute("SELECT topic, seq FROM seqs").fetchall())
         left = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
     readings = lost = dups = 0
+    missing: list[str] = []
     for topic, n in produced.items():
         got = counts.seqs.get(topic, [])
         readings += n
-        lost += len(set(range(1, n + 1)) - set(got))
+        gaps = sorted(set(range(1, n + 1)) - set(got))
+        lost += len(gaps)
+        missing += [f"{topic.rsplit('/', 2)[-2]}:{seq}" for seq in gaps[:20]]
         dups += len(got) - len(set(got))
-    return {"readings": readings, "lost": lost, "duplicates": dups, "left in outbox": left}
+    return {"readings": readings, "lost": lost, "duplicates": dups, "left in outbox": left,
+            "missing": " ".join(missing)}
 
 
 def rss_trend(samples: list[tuple[float, int]]) -> str:
@@ -368,6 +381,8 @@ def main() -> None:
     result = asyncio.run(soak(args.minutes, args.flap_every, args.lag_seconds, args.lag_rate))
     section = markdown(result)
     print(section)
+    if result["lost"]:
+        print(f"missing (first ones per topic): {result['missing']}")
     if args.results:
         write_results(args.results, section)
     sys.exit(0 if result["lost"] == 0 and result["exit"] == 0 else 1)

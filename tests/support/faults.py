@@ -49,20 +49,29 @@ class SeqSubscriber:
 
     async def _loop(self) -> None:
         while True:
+            client = aiomqtt.Client(self.host, self.port, identifier=self.client_id,
+                                    clean_session=False, keepalive=5,
+                                    max_queued_incoming_messages=0)
             try:
-                async with aiomqtt.Client(self.host, self.port, identifier=self.client_id,
-                                          clean_session=False, keepalive=5,
-                                          max_queued_incoming_messages=0) as client:
+                async with client:
                     await client.subscribe(self.topic, qos=1)
                     self.connected.set()
                     async for message in client.messages:
-                        payload = message.payload
-                        assert isinstance(payload, bytes | bytearray)
-                        await self._record(str(message.topic), bytes(payload))
+                        await self._take(message)
             except aiomqtt.MqttError:
                 pass
+            # paho acknowledged these on receipt, but aiomqtt's iterator stops at a disconnect
+            # without handing them out: take them, or the subscriber itself would lose them.
+            queue = client._queue
+            while not queue.empty():
+                await self._take(queue.get_nowait())
             self.connected.clear()
             await asyncio.sleep(0.2)
+
+    async def _take(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        assert isinstance(payload, bytes | bytearray)
+        await self._record(str(message.topic), bytes(payload))
 
     async def _record(self, topic: str, payload: bytes) -> None:
         async with self._changed:
