@@ -353,6 +353,12 @@ def markdown(result: dict[str, object]) -> str:
         f"Event-loop lag while the outbox takes {lag['readings/s']:.0f} readings/s (put, commit "
         f"in its thread, get, ack; {lag['commits']} commits): p50 {lag['p50']:.2f} ms, "
         f"p99 {lag['p99']:.2f} ms, max {lag['max']:.2f} ms.", "",
+        "*lost*: seq numbers never received, after the final graceful stop (the outbox's seqs "
+        "table says how many each topic produced). The readings of the last commit interval "
+        "before each SIGKILL are never published and their seq is used again, so they do not "
+        "show here (README, Delivery guarantees). *duplicates*: the in-flight window sent "
+        "again after a fault. *recovery*: from the end of the fault until a reading of the "
+        "steady device read after it arrives (its backlog drained).", "",
     ]
     return "\n".join(lines)
 
