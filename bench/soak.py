@@ -270,15 +270,16 @@ def rss_trend(samples: list[tuple[float, int]]) -> str:
 
 
 async def soak(
-    minutes: float, flap_every: float, lag_seconds: float, lag_rate: int, no_kill: bool
+    minutes: float, flap_every: float, lag_seconds: float, lag_rate: int, no_kill: bool,
+    keep: Path | None = None,
 ) -> dict[str, object]:
     lag = await loop_lag(lag_seconds, lag_rate)
     print(f"loop lag at {lag['readings/s']:.0f} readings/s into the outbox: p50 {lag['p50']:.2f} "
           f"ms, p99 {lag['p99']:.2f} ms, max {lag['max']:.2f} ms", flush=True)
     recoveries: dict[str, list[float]] = {name: [] for name in FAULTS}
     rss: list[tuple[float, int]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        work = keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         broker = Broker(work / "broker")
         broker.start()
         daemon = Daemon(work, broker.port)
@@ -386,12 +387,14 @@ def main() -> None:
     parser.add_argument("--lag-seconds", type=float, default=10)
     parser.add_argument("--lag-rate", type=int, default=20_000, help="readings/s into the outbox")
     parser.add_argument("--results", type=Path, help="write the table into this RESULTS.md")
+    parser.add_argument("--keep", type=Path,
+                        help="work in this folder and keep it (daemon and broker logs)")
     parser.add_argument("--no-kill", action="store_true",
                         help="no daemon SIGKILL: one process all along (for the memory trend)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up the processes
     result = asyncio.run(soak(args.minutes, args.flap_every, args.lag_seconds, args.lag_rate,
-                              args.no_kill))
+                              args.no_kill, args.keep))
     section = markdown(result)
     print(section)
     if result["lost"]:
