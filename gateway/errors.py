@@ -6,6 +6,8 @@ GatewayError
 │   ├── DeviceUnavailable    the device (port, adapter, peripheral) is not there right now
 │   └── DecodeError          bytes from a device could not be decoded (counted, skipped)
 ├── PublishError         the MQTT side failed (reconnect follows)
+│   ├── MqttRefused          the broker refused the CONNECT (bad credentials, not authorised...)
+│   └── MqttConnectionLost   the connection dropped, timed out or broke the protocol
 └── BufferFailure        the buffer/outbox failed
 """
 
@@ -18,6 +20,8 @@ __all__ = [
     "DeviceUnavailable",
     "DriverError",
     "GatewayError",
+    "MqttConnectionLost",
+    "MqttRefused",
     "PublishError",
 ]
 
@@ -56,6 +60,14 @@ class DecodeError(DriverError):
 
 class PublishError(GatewayError):
     """Publishing to the broker failed."""
+
+
+class MqttRefused(PublishError):
+    """The broker answered CONNECT with a refusal (CONNACK return code != 0)."""
+
+
+class MqttConnectionLost(PublishError):
+    """The MQTT connection is gone: closed, silent past the keepalive, or a protocol error."""
 
 
 class BufferFailure(GatewayError):

@@ -6,11 +6,15 @@
   (``mqtt.max_inflight``): never one PUBACK at a time. An entry is acknowledged to the buffer
   only once the broker has it (PUBACK at QoS 1, handed to a live connection at QoS 0); after a
   lost connection the in-flight window goes back to the front of the buffer.
+- Two data paths behind this one class (``mqtt.client``): ``lean`` (default,
+  :mod:`gateway.mqtt_lean`: batches of readings pipelined in one socket write, PUBACKs matched
+  without a task per message) and ``aiomqtt`` (one task per publish; the fallback).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 
@@ -19,6 +23,8 @@ import aiomqtt
 from gateway.backoff import Backoff
 from gateway.buffer import Buffer, Entry
 from gateway.config import MqttSection
+from gateway.errors import PublishError
+from gateway.mqtt_lean import LeanClient, Publishable, Will, lean_connect
 from gateway.topics import TopicLayout
 
 __all__ = ["Publisher"]
@@ -75,12 +81,17 @@ class Publisher:
         while True:
             error: BaseException | None = None
             try:
-                async with self._client() as client:
-                    log.info("connected to %s:%d", self.mqtt.host, self.mqtt.port)
-                    backoff.reset()
-                    failing = False
-                    await self._session(client)
-            except* aiomqtt.MqttError as group:
+                if self.mqtt.client == "lean":
+                    async with self._lean_client() as lean:
+                        self._on_connect(backoff)
+                        failing = False
+                        await self._lean_session(lean)
+                else:
+                    async with self._client() as client:
+                        self._on_connect(backoff)
+                        failing = False
+                        await self._session(client)
+            except* (aiomqtt.MqttError, PublishError) as group:
                 error = group.exceptions[0]
             self.connected.clear()
             self.buffer.requeue_inflight()
@@ -91,6 +102,10 @@ class Publisher:
             failing = True
             self.reconnects += 1
             await asyncio.sleep(delay)
+
+    def _on_connect(self, backoff: Backoff) -> None:
+        log.info("connected to %s:%d", self.mqtt.host, self.mqtt.port)
+        backoff.reset()
 
     def _client(self) -> aiomqtt.Client:
         secret = self.mqtt.secret()
@@ -118,7 +133,7 @@ class Publisher:
             tg.create_task(self._status_loop(client), name="publisher.statuses")
             tg.create_task(self._reading_loop(client, tg), name="publisher.readings")
 
-    async def _status_loop(self, client: aiomqtt.Client) -> None:
+    async def _status_loop(self, client: aiomqtt.Client | LeanClient) -> None:
         while True:
             await self._status_changed.wait()
             self._status_changed.clear()
@@ -148,6 +163,48 @@ class Publisher:
             window.release()
         self.buffer.ack(entry)
         self.published += 1
+
+
+    # --- the lean data path ------------------------------------------------------------------
+
+    def _lean_client(self) -> contextlib.AbstractAsyncContextManager[LeanClient]:
+        secret = self.mqtt.secret()
+        return lean_connect(
+            self.mqtt.host, self.mqtt.port,
+            client_id=self.client_id,
+            keepalive=self.mqtt.keepalive,
+            window=self.mqtt.max_inflight,
+            on_acked=self._acked,
+            will=Will(self.topics.gateway_status, OFFLINE.encode(), qos=1, retain=True),
+            username=self.mqtt.username,
+            password=secret.get_secret_value() if secret else None,
+            tls=self._tls,
+        )
+
+    async def _lean_session(self, client: LeanClient) -> None:
+        self._dirty.update(self._statuses)
+        self._status_changed.set()
+        self.connected.set()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(client.supervise(), name="publisher.keepalive")
+            tg.create_task(self._status_loop(client), name="publisher.statuses")
+            tg.create_task(self._lean_readings(client), name="publisher.readings")
+
+    async def _lean_readings(self, client: LeanClient) -> None:
+        """Take what the window has room for from the buffer, send it in one write."""
+        qos = self.mqtt.qos
+        while True:
+            room = await client.room()
+            batch: list[Publishable] = list(await self.buffer.get(room))
+            client.send(batch, qos)
+
+    def _acked(self, entries: list[Publishable]) -> None:
+        """The broker has these (PUBACK at QoS 1; written to the live connection at QoS 0)."""
+        ack = self.buffer.ack
+        for entry in entries:
+            assert isinstance(entry, Entry)
+            ack(entry)
+        self.published += len(entries)
 
 
 def build_tls_context(mqtt: MqttSection) -> ssl.SSLContext:

@@ -1,0 +1,156 @@
+"""MQTT 3.1.1 packets the lean client needs: pure encoders and a streaming decoder, no I/O.
+
+Only what a publishing client sends (CONNECT, PUBLISH QoS 0/1, PINGREQ, DISCONNECT) and
+receives (CONNACK, PUBACK, PINGRESP; anything else is framed and handed back untouched).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CONNACK",
+    "DISCONNECT",
+    "PINGREQ",
+    "PINGRESP",
+    "PUBACK",
+    "PacketReader",
+    "ProtocolViolation",
+    "Will",
+    "connack_code",
+    "encode_connect",
+    "encode_publish",
+    "packet_id",
+    "remaining_length",
+    "topic_field",
+]
+
+CONNACK = 2
+PUBLISH = 3
+PUBACK = 4
+PINGRESP = 13
+PINGREQ = b"\xc0\x00"
+DISCONNECT = b"\xe0\x00"
+MAX_REMAINING = 268_435_455
+
+_SMALL_LENGTHS = [bytes((n,)) for n in range(128)]
+
+
+class ProtocolViolation(ValueError):
+    """Bytes from the broker that are not valid MQTT 3.1.1."""
+
+
+@dataclass(frozen=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+def remaining_length(n: int) -> bytes:
+    """The variable-length "remaining length" of a fixed header."""
+    if n < 128:
+        return _SMALL_LENGTHS[n]
+    if n > MAX_REMAINING:
+        raise ValueError(f"packet too large ({n} bytes)")
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | 0x80 if n else digit)
+        if not n:
+            return bytes(out)
+
+
+def _field(data: bytes) -> bytes:
+    if len(data) > 0xFFFF:
+        raise ValueError("a string field is longer than 65535 bytes")
+    return len(data).to_bytes(2, "big") + data
+
+
+def topic_field(topic: str) -> bytes:
+    """A topic as it appears in PUBLISH (length-prefixed UTF-8); callers cache it."""
+    return _field(topic.encode())
+
+
+def encode_connect(
+    client_id: str, keepalive: int, *, will: Will | None = None, username: str | None = None,
+    password: str | None = None, clean_session: bool = True,
+) -> bytes:
+    flags = 0x02 if clean_session else 0
+    payload = _field(client_id.encode())
+    if will is not None:
+        flags |= 0x04 | (will.qos << 3) | (0x20 if will.retain else 0)
+        payload += _field(will.topic.encode()) + _field(will.payload)
+    if username is not None:
+        flags |= 0x80
+        payload += _field(username.encode())
+    if password is not None:
+        flags |= 0x40
+        payload += _field(password.encode())
+    body = b"\x00\x04MQTT\x04" + bytes((flags,)) + keepalive.to_bytes(2, "big") + payload
+    return b"\x10" + remaining_length(len(body)) + body
+
+
+def encode_publish(
+    topic: bytes, payload: bytes, qos: int = 0, packet_id: int = 0, *, retain: bool = False,
+    dup: bool = False,
+) -> bytes:
+    """One PUBLISH; ``topic`` is the length-prefixed field from :func:`topic_field`."""
+    first = 0x30 | (0x08 if dup else 0) | (qos << 1) | (0x01 if retain else 0)
+    if qos:
+        return (bytes((first,)) + remaining_length(len(topic) + 2 + len(payload)) + topic
+                + packet_id.to_bytes(2, "big") + payload)
+    return bytes((first,)) + remaining_length(len(topic) + len(payload)) + topic + payload
+
+
+class PacketReader:
+    """Frames a byte stream into ``(packet type, flags, body)`` tuples."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
+        buf = self._buf
+        buf += data
+        packets: list[tuple[int, int, bytes]] = []
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            length, shift, i, complete = 0, 0, pos + 1, False
+            while i < end:
+                byte = buf[i]
+                i += 1
+                length |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    complete = True
+                    break
+                shift += 7
+                if shift > 21:
+                    raise ProtocolViolation("remaining length longer than 4 bytes")
+            if not complete or i + length > end:
+                break
+            packets.append((buf[pos] >> 4, buf[pos] & 0x0F, bytes(buf[i:i + length])))
+            pos = i + length
+        del buf[:pos]
+        return packets
+
+
+def connack_code(body: bytes) -> int:
+    if len(body) != 2:
+        raise ProtocolViolation("CONNACK must have 2 bytes")
+    return body[1]
+
+
+def packet_id(body: bytes) -> int:
+    if len(body) != 2:
+        raise ProtocolViolation("PUBACK must have 2 bytes")
+    return int.from_bytes(body, "big")
+
+
+CONNACK_REASONS = {
+    1: "unacceptable protocol version",
+    2: "client identifier rejected",
+    3: "server unavailable",
+    4: "bad user name or password",
+    5: "not authorised",
+}
