@@ -32,6 +32,7 @@ from gateway.mqtt_packets import (
     CONNACK_REASONS,
     DISCONNECT,
     PINGREQ,
+    PINGRESP,
     PUBACK,
     PacketReader,
     ProtocolViolation,
@@ -83,6 +84,7 @@ class LeanClient(asyncio.Protocol):
         self._room.set()
         self._paused = False
         self._last_recv = self._last_sent = loop.time()
+        self.pings_answered = 0
 
     # --- asyncio.Protocol --------------------------------------------------------------------
 
@@ -98,6 +100,8 @@ class LeanClient(asyncio.Protocol):
             for kind, _flags, body in packets:
                 if kind == PUBACK:
                     self._puback(packet_id(body), acked)
+                elif kind == PINGRESP:
+                    self.pings_answered += 1
                 elif kind == CONNACK and not self._connack.done():
                     self._connack.set_result(connack_code(body))
         except ProtocolViolation as exc:
