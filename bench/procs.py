@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,17 @@ def c_client(binary: Path, port: int, qos: int, count: int) -> dict[str, float]:
                           capture_output=True, text=True, timeout=120, check=True)
     n, seconds, cpu = done.stdout.split()
     return {"rate": int(n) / float(seconds), "cpu_us": float(cpu) / int(n) * 1e6}
+
+
+def subscriber(port: int, topic: str, seconds: int) -> subprocess.Popen[bytes]:
+    """``mosquitto_sub`` printing each message's arrival time (epoch, microseconds) and payload,
+    for ``seconds`` (then it exits by itself, flushing its output)."""
+    binary = shutil.which("mosquitto_sub")
+    if binary is None:
+        raise RuntimeError("mosquitto_sub not found (apt-get install mosquitto-clients)")
+    return subprocess.Popen([binary, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic,
+                             "-F", "%U %p", "-W", str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
 
 def simulator(link: Path) -> subprocess.Popen[bytes]:
