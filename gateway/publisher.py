@@ -17,8 +17,8 @@ import asyncio
 import contextlib
 import logging
 import ssl
-
-import aiomqtt
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from gateway.backoff import Backoff
 from gateway.buffer import Buffer, Entry
@@ -26,6 +26,9 @@ from gateway.config import MqttSection
 from gateway.errors import PublishError
 from gateway.mqtt_lean import LeanClient, Publishable, Will, lean_connect
 from gateway.topics import TopicLayout
+
+if TYPE_CHECKING:
+    import aiomqtt
 
 __all__ = ["Publisher"]
 
@@ -87,11 +90,12 @@ class Publisher:
                         failing = False
                         await self._lean_session(lean)
                 else:
-                    async with self._client() as client:
-                        self._on_connect(backoff)
-                        failing = False
-                        await self._session(client)
-            except* (aiomqtt.MqttError, PublishError) as group:
+                    with _aiomqtt_errors():
+                        async with self._client() as client:
+                            self._on_connect(backoff)
+                            failing = False
+                            await self._session(client)
+            except* PublishError as group:
                 error = group.exceptions[0]
             self.connected.clear()
             self.buffer.requeue_inflight()
@@ -108,6 +112,8 @@ class Publisher:
         backoff.reset()
 
     def _client(self) -> aiomqtt.Client:
+        import aiomqtt  # noqa: PLC0415 - only the fallback path pays for aiomqtt and paho
+
         secret = self.mqtt.secret()
         will = aiomqtt.Will(self.topics.gateway_status, OFFLINE, qos=1, retain=True)
         client = aiomqtt.Client(
@@ -205,6 +211,17 @@ class Publisher:
             assert isinstance(entry, Entry)
             ack(entry)
         self.published += len(entries)
+
+
+@contextlib.contextmanager
+def _aiomqtt_errors() -> Iterator[None]:
+    """aiomqtt's errors as our :class:`PublishError` (the reconnect loop catches only ours)."""
+    import aiomqtt  # noqa: PLC0415
+
+    try:
+        yield
+    except* aiomqtt.MqttError as group:
+        raise PublishError(str(group.exceptions[0])) from None
 
 
 def build_tls_context(mqtt: MqttSection) -> ssl.SSLContext:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from support.broker import Mosquitto
-from support.daemon import base_config, simulated
+from support.daemon import REPO, base_config, simulated
 from support.inproc import running, settings_from
 from support.mqtt import collect
 from support.wait import until
@@ -51,3 +54,31 @@ async def test_lean_path_survives_a_broker_restart(tmp_path: Path,
     seqs = [m.json["seq"] for m in sub.on(f"{root}/d/temperature")]
     assert seqs == sorted(seqs)  # in order (a resent in-flight reading may repeat)
     assert set(seqs) == set(range(seqs[0], seqs[-1] + 1))  # and no gap
+
+
+def test_lean_daemon_does_not_import_aiomqtt(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """aiomqtt and paho cost ~2 MB RSS and start-up time: only the fallback path loads them."""
+    config = tmp_path / "c.toml"
+    config.write_text(base_config(mosquitto.port, "lazy-mqtt") + simulated("d", 0.05))
+    code = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from gateway.config import load_config\n"
+        "from gateway.daemon import Gateway\n"
+        "async def main():\n"
+        f"    gateway = Gateway(load_config(Path({str(config)!r})))\n"
+        "    stop = asyncio.Event()\n"
+        "    task = asyncio.create_task(gateway.run(stop))\n"
+        "    async with asyncio.timeout(20):\n"
+        "        while gateway.publisher.published < 3:\n"
+        "            await asyncio.sleep(0.01)\n"
+        "    stop.set()\n"
+        "    await task\n"
+        "asyncio.run(main())\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiomqtt', 'paho')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
