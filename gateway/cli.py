@@ -11,7 +11,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway import __version__, simulate_cli
+from gateway import (
+    __version__,
+    init_cli,
+    monitor_cli,
+    scan_cli,
+    schema_cli,
+    simulate_cli,
+)
 from gateway.config import Settings, default_config_path, load_config
 from gateway.errors import ConfigError, GatewayError
 from gateway.logs import setup_logging
@@ -39,20 +46,31 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="run the daemon")
     sub.add_parser("check", parents=[common], help="validate the config and print a summary")
     simulate_cli.add_parser(sub)
+    monitor_cli.add_parser(sub, common)
+    scan_cli.add_parser(sub)
+    schema_cli.add_parser(sub)
+    init_cli.add_parser(sub)
     return parser
+
+
+# Commands that need no config file.
+_STANDALONE = {"simulate": simulate_cli.run, "scan": scan_cli.run, "schema": schema_cli.run,
+               "init": init_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(getattr(args, "log_level", "INFO"))
-    if args.command == "simulate":
-        return simulate_cli.run(args)
+    if args.command in _STANDALONE:
+        return _STANDALONE[args.command](args)
     path = default_config_path(args.config)
     try:
         settings = load_config(path)
         if args.command == "check":
             print(summary(path, settings))
             return EXIT_OK
+        if args.command == "monitor":
+            return monitor_cli.run(args, settings)
         return _run(settings)
     except ConfigError as exc:
         _print_config_error(path, exc)
@@ -131,7 +149,8 @@ def _device_lines(root: str, device: object) -> list[str]:
     expanded = device.expand()
     name = device.id if len(expanded) == 1 else f"{expanded[0].id} .. {expanded[-1].id}"
     sensors = device.sensor_names()
-    lines = [f"  - {name} ({device.driver}, every {device.interval:g}s): "
+    every = f"every {device.interval:g}s" if device.interval else "as it streams"
+    lines = [f"  - {name} ({device.driver}, {every}): "
              + (", ".join(sensors) if sensors else "sensors known once it runs")]
     layout = TopicLayout(root)
     first = expanded[0].id
