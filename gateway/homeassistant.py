@@ -210,7 +210,7 @@ class Discovery:
         self._configs: dict[str, DeviceConfig] = {}
         self._components: dict[str, dict[str, dict[str, Any]]] = {}
         self._topics: set[str] = set()  # every config topic we sent
-        self._owned: set[str] = set()  # config topics of configured devices (even unannounced)
+        self._owned: dict[str, str] = {}  # config topic -> configured device (even unannounced)
 
     def start(self, devices: list[DeviceConfig]) -> None:
         """Announce the gateway and every device with known sensors; listen to HA."""
@@ -222,7 +222,7 @@ class Discovery:
         for config in devices:
             device_id = sanitize(config.id)
             self._configs[device_id] = config
-            self._owned.add(self.naming.config_topic(self.naming.node(device_id)))
+            self._owned[self.naming.config_topic(self.naming.node(device_id))] = device_id
             self._components[device_id] = {
                 ha_id(sanitize(name)): component(self.naming, config, name, kind, unit)
                 for name, (kind, unit) in expected_sensors(config).items()
@@ -264,16 +264,36 @@ class Discovery:
         return self.publisher.retained(topic) or ""
 
     def _on_config(self, topic: str, payload: bytes, retained: bool) -> None:
-        """Remove a retained config of this gateway that no configured device owns."""
-        if not payload or topic in self._owned or topic in self._topics:
+        """A retained config of this gateway from an earlier run (read back on connect)."""
+        if not payload or not retained:
             return
         try:
             body = json.loads(payload)
             via = body["device"]["via_device"]
-        except (ValueError, KeyError, TypeError):
+            old = {cid: c for cid, c in body["components"].items() if "unique_id" in c}
+        except (ValueError, KeyError, TypeError, AttributeError):
             return
-        if via == self.naming.gateway_ident:
+        if via != self.naming.gateway_ident:
+            return  # another gateway's, or not ours at all
+        device_id = self._owned.get(topic)
+        if device_id is None:
             log.info("removing the Home Assistant discovery of a device no longer configured: "
                      "%s", topic)
             self._topics.add(topic)
             self.publisher.set_retained(topic, "")
+        else:
+            self._reconcile(device_id, old)
+
+    def _reconcile(self, device_id: str, old: dict[str, dict[str, Any]]) -> None:
+        """Sensors from the last run: kept if found at run time, removed if the config says
+        which sensors there are and they are not among them."""
+        components = self._components[device_id]
+        static = bool(expected_sensors(self._configs[device_id]))
+        changed = False
+        for cid, entry in old.items():
+            if cid in components:
+                continue
+            components[cid] = {"platform": entry.get("platform", "sensor")} if static else entry
+            changed = True
+        if changed:
+            self._announce(device_id)

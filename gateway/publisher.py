@@ -135,6 +135,8 @@ class Publisher:
         return client
 
     async def _session(self, client: aiomqtt.Client) -> None:
+        for topic_filter in self._subscriptions:  # first: retained messages on them arrive
+            await client.subscribe(topic_filter, qos=1)  # before anything we send now
         self._dirty.update(self._statuses)
         self._dirty.update(self._retained)
         self._status_changed.set()
@@ -160,8 +162,6 @@ class Publisher:
             self._statuses_sent.set()
 
     async def _message_loop(self, client: aiomqtt.Client) -> None:
-        for topic_filter in self._subscriptions:
-            await client.subscribe(topic_filter, qos=1)
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else b""
             for topic_filter, handler in self._subscriptions.items():
