@@ -136,6 +136,8 @@ def summary(path: Path, settings: Settings) -> str:
         f"{settings.buffer.overflow}",
         f"devices: {len(settings.expanded_devices())}",
     ]
+    if settings.homeassistant.discovery:
+        lines.insert(-1, f"home assistant: discovery under {settings.homeassistant.prefix}/device/")
     for device in settings.devices:
         lines.extend(_device_lines(root, device))
     return "\n".join(lines)
