@@ -89,6 +89,17 @@ def _device_model(config: DeviceConfig) -> tuple[str | None, str]:
     return None, f"{config.driver} device"
 
 
+def _jinja_string(text: str) -> str:
+    """A Jinja string literal for any text: only letters, digits and ``_-. `` appear as such,
+    everything else as an escape, so a device-supplied name cannot end the template."""
+    def one(c: str) -> str:
+        if c.isascii() and (c.isalnum() or c in "_-. "):
+            return c
+        return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+
+    return '"' + "".join(one(c) for c in text) + '"'
+
+
 def expire_after(config: DeviceConfig, sensor: str) -> int | None:
     """Seconds without a reading after which Home Assistant shows the sensor unavailable.
 
@@ -137,7 +148,7 @@ def component(
     state_topic = naming.topics.sensor(device_id, name)
     if config.layout == "device":
         state_topic = naming.topics.device(device_id)
-        value = f"value_json.readings[{json.dumps(sanitize(name))}].value"
+        value = f"value_json.readings[{_jinja_string(sanitize(name))}].value"
     entry: dict[str, Any] = {
         "platform": c.platform,
         "name": name.replace("_", " "),
@@ -219,14 +230,28 @@ class Discovery:
         self.publisher.subscribe(f"{prefix}/device/+/config", self._on_config)
         gateway_topic = self.naming.config_topic(ha_id(self.settings.gateway.id))
         self._send(gateway_topic, gateway_payload(self.settings))
-        for config in devices:
-            device_id = sanitize(config.id)
+        self.update(devices)
+
+    def update(self, devices: list[DeviceConfig]) -> None:
+        """The configured devices (at start, and after a config reload): announce new and
+        changed ones, remove the ones no longer there."""
+        wanted = {sanitize(config.id): config for config in devices}
+        for device_id in set(self._configs) - set(wanted):
+            topic = self.naming.config_topic(self.naming.node(device_id))
+            del self._configs[device_id], self._components[device_id], self._owned[topic]
+            self._topics.add(topic)
+            self.publisher.set_retained(topic, "")
+        for device_id, config in wanted.items():
+            if self._configs.get(device_id) == config:
+                continue
+            before = self._components.get(device_id, {})
             self._configs[device_id] = config
             self._owned[self.naming.config_topic(self.naming.node(device_id))] = device_id
             self._components[device_id] = {
                 ha_id(sanitize(name)): component(self.naming, config, name, kind, unit)
                 for name, (kind, unit) in expected_sensors(config).items()
             }
+            self._carry_over(device_id, {c: e for c, e in before.items() if "unique_id" in e})
             self._announce(device_id)
 
     def sensor_seen(self, device_id: str, first: Measurement) -> None:
@@ -285,8 +310,13 @@ class Discovery:
             self._reconcile(device_id, old)
 
     def _reconcile(self, device_id: str, old: dict[str, dict[str, Any]]) -> None:
-        """Sensors from the last run: kept if found at run time, removed if the config says
-        which sensors there are and they are not among them."""
+        if self._carry_over(device_id, old):
+            self._announce(device_id)
+
+    def _carry_over(self, device_id: str, old: dict[str, dict[str, Any]]) -> bool:
+        """Components from before (last run, or before a reload) that are not in the current
+        ones: kept if the device finds its sensors at run time, else removed with HA's
+        platform-only stub. Whether anything changed."""
         components = self._components[device_id]
         static = bool(expected_sensors(self._configs[device_id]))
         changed = False
@@ -295,5 +325,4 @@ class Discovery:
                 continue
             components[cid] = {"platform": entry.get("platform", "sensor")} if static else entry
             changed = True
-        if changed:
-            self._announce(device_id)
+        return changed

@@ -311,3 +311,43 @@ def test_sensor_known_only_at_run_time_is_added(tmp_path: Path) -> None:
     restarted._on_config(topic, json.dumps(body).encode(), True)  # the subscription handler
     kept = json.loads(restarted.publisher.retained(topic) or "")
     assert kept["components"] == body["components"]
+
+
+def test_update_after_a_reload_removes_and_announces(tmp_path: Path) -> None:
+    """What a config reload hands to Discovery.update (real Publisher object, not connected:
+    its retained state is what it sends)."""
+    def settings_for(devices: str) -> Any:
+        path = tmp_path / "c.toml"
+        path.write_text('[gateway]\nid = "rl"\n[homeassistant]\ndiscovery = true\n' + devices)
+        return load_config(path)
+
+    from gateway.buffer import MemoryBuffer
+    from gateway.topics import TopicLayout
+
+    old = settings_for(simulated("a", 1, '["temperature", "humidity"]') + simulated("b", 1))
+    publisher = Publisher(old.mqtt, TopicLayout(old.topic_root), MemoryBuffer(), "x")
+    discovery = Discovery(old, publisher)
+    discovery.start(old.expanded_devices())
+    new = settings_for(simulated("a", 1, '["temperature"]') + simulated("c", 1, '["co2"]'))
+    discovery.update(new.expanded_devices())
+    assert publisher.retained("homeassistant/device/rl_b/config") == ""
+    a = json.loads(publisher.retained("homeassistant/device/rl_a/config") or "")
+    assert a["components"]["humidity"] == {"platform": "sensor"}
+    assert a["components"]["temperature"]["device_class"] == "temperature"
+    c = json.loads(publisher.retained("homeassistant/device/rl_c/config") or "")
+    check_device_config(c, "sensor-gateway/rl")
+
+
+def test_device_layout_template_survives_hostile_sensor_names(tmp_path: Path) -> None:
+    """A JSON-lines device names its own fields: such a name must not break out of the
+    value_template (rendered here with Jinja, like Home Assistant does)."""
+    from drivers.simulated import SimulatedConfig
+    from gateway.homeassistant import Naming, component
+    from gateway.topics import sanitize
+
+    settings = settings_from(tmp_path, '[gateway]\nid = "x"\n')
+    config = SimulatedConfig.model_validate({"id": "d", "sensors": ["co2"], "layout": "device"})
+    for name in ['t"}}{{ 7*7 }}', "température", "a\\b", "{% raw %}"]:
+        entry = component(Naming(settings), config, name, name, None)
+        body = json.dumps({"readings": {sanitize(name): {"value": 42}}}).encode()  # as sent
+        assert render(entry["value_template"], body) == "42", name
