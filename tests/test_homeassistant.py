@@ -351,3 +351,17 @@ def test_device_layout_template_survives_hostile_sensor_names(tmp_path: Path) ->
         entry = component(Naming(settings), config, name, name, None)
         body = json.dumps({"readings": {sanitize(name): {"value": 42}}}).encode()  # as sent
         assert render(entry["value_template"], body) == "42", name
+
+
+def test_docs_table_matches_the_mapping() -> None:
+    from support.daemon import REPO
+
+    from gateway.ha_kinds import BINARY_KINDS, SENSOR_KINDS
+
+    doc = (REPO / "docs" / "homeassistant.md").read_text()
+    for kind, entry in SENSOR_KINDS.items():
+        dc = f"`{entry.device_class}`" if entry.device_class else "none"
+        assert f"| `{kind}` | {dc}" in doc, kind
+        assert f"| {entry.state_class or 'none'} |" in doc.split(f"| `{kind}` |")[1].split("\n")[0]
+    for kind, dc in BINARY_KINDS.items():
+        assert f"| `{kind}` | {f'`{dc}`' if dc else 'none'} |" in doc, kind
