@@ -365,3 +365,21 @@ def test_docs_table_matches_the_mapping() -> None:
         assert f"| {entry.state_class or 'none'} |" in doc.split(f"| `{kind}` |")[1].split("\n")[0]
     for kind, dc in BINARY_KINDS.items():
         assert f"| `{kind}` | {f'`{dc}`' if dc else 'none'} |" in doc, kind
+
+
+async def test_configs_come_back_after_a_broker_restart_without_persistence(
+    tmp_path: Path, own_mosquitto: Mosquitto
+) -> None:
+    """The broker forgets its retained messages when restarted without persistence; the
+    gateway sends its discovery again on the reconnect."""
+    text = ha_config(own_mosquitto.port, "ha-re", simulated("attic", 0.1))
+    topic = "homeassistant/device/ha-re_attic/config"
+    async with running(settings_from(tmp_path, text)) as gateway:
+        async with collect(own_mosquitto.host, own_mosquitto.port, topic) as sub:
+            await sub.wait_for(lambda: sub.on(topic))
+        own_mosquitto.kill()
+        own_mosquitto.start()
+        async with collect(own_mosquitto.host, own_mosquitto.port, topic) as again:
+            await again.wait_for(lambda: again.on(topic), timeout=15)
+        assert gateway.publisher.reconnects >= 1
+    assert again.on(topic)[0].json == sub.on(topic)[0].json

@@ -139,3 +139,20 @@ async def test_simulated_device_end_to_end(tmp_path: Path, mosquitto: Mosquitto)
     assert len(humidity) > 3 * len(temps)  # no deadband on humidity: every reading
     times = [datetime.fromisoformat(t["ts"].replace("Z", "+00:00")).timestamp() for t in temps]
     assert all(b - a >= 0.5 - 0.001 for a, b in itertools.pairwise(times))
+
+
+async def test_device_layout_publishes_whole_cycles_when_any_reading_is_due() -> None:
+    buffer = MemoryBuffer()
+    config = device_config(deadband={"temperature": 1.0, "humidity": 5.0}, layout="device")
+    async with asyncio.TaskGroup() as tg:
+        device = Device(config, buffer, topics=TopicLayout("r"), shared=SharedResources(tg),
+                        on_status=lambda *_: None)
+        cycles = [(20.0, 50.0), (20.5, 52.0), (20.5, 56.0), (21.0, 57.0), (22.0, 57.0)]
+        for i, (t, h) in enumerate(cycles):
+            device.emit([Measurement("temperature", t, "°C"), Measurement("humidity", h, "%")],
+                        ts=1000.0 + i)
+    bodies = [json.loads(e.payload) for e in await buffer.get(100)]
+    assert [(b["readings"]["temperature"]["value"], b["readings"]["humidity"]["value"])
+            for b in bodies] == [(20.0, 50.0), (20.5, 56.0), (22.0, 57.0)]
+    assert [b["seq"] for b in bodies] == [1, 2, 3]
+    assert device.suppressed == 4  # two cycles of two readings
