@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway import (
     __version__,
@@ -22,6 +23,9 @@ from gateway import (
 from gateway.config import Settings, default_config_path, load_config
 from gateway.errors import ConfigError, GatewayError
 from gateway.logs import setup_logging
+
+if TYPE_CHECKING:
+    from drivers.base import DeviceConfig
 
 __all__ = ["main"]
 
@@ -143,6 +147,18 @@ def summary(path: Path, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _report_text(device: DeviceConfig, sensors: list[str] | None) -> str:
+    """``temperature 0.2 (heartbeat 300s), humidity 2%`` for ``check``."""
+    names = sensors or (list(device.deadband) if isinstance(device.deadband, dict) else ["*"])
+    parts = []
+    for name in names:
+        policy = device.report_policy(name) if name != "*" else device.report_policy("")
+        if policy is not None:
+            beat = f" (heartbeat {policy.heartbeat:g}s)" if policy.heartbeat else ""
+            parts.append(f"{'every sensor' if name == '*' else name} {policy.deadband}{beat}")
+    return ", ".join(parts)
+
+
 def _device_lines(root: str, device: object) -> list[str]:
     from drivers.base import DeviceConfig  # noqa: PLC0415
     from gateway.topics import TopicLayout  # noqa: PLC0415
@@ -154,6 +170,8 @@ def _device_lines(root: str, device: object) -> list[str]:
     every = f"every {device.interval:g}s" if device.interval else "as it streams"
     lines = [f"  - {name} ({device.driver}, {every}): "
              + (", ".join(sensors) if sensors else "sensors known once it runs")]
+    if device.deadband is not None:
+        lines.append(f"      report by exception: {_report_text(device, sensors)}")
     layout = TopicLayout(root)
     first = expanded[0].id
     if device.layout == "device":

@@ -192,3 +192,28 @@ def test_standalone_commands_do_not_import_driver_stacks(command: list[str]) -> 
                             text=True, check=False, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_check_shows_report_by_exception(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", simulated(
+        "meter", 1.0, '["voltage", "humidity", "co2"]',
+        'deadband = { voltage = 0.05, humidity = "2%" }\nheartbeat = { voltage = 60 }'))
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "report by exception: voltage 0.05 (heartbeat 60s), humidity 2%\n" in result.stdout
+
+
+def test_monitor_live_table_renders() -> None:
+    from rich.console import Console
+
+    from gateway.monitor_cli import _table
+
+    state = MonitorState("r/gw")
+    state.handle("r/gw/status", b"online", 0.0)
+    state.handle("r/gw/k/status", b"offline", 0.0)
+    state.handle("r/gw/k/t", b'{"value": 21.5, "unit": "\xc2\xb0C", "ts": "T", "seq": 3}', 0.0)
+    console = Console(record=True, width=100, color_system=None)
+    console.print(_table(state))
+    text = console.export_text()
+    assert "r/gw  (gateway online)" in text
+    assert "k" in text and "offline" in text and "21.5 °C" in text
