@@ -166,7 +166,10 @@ class Publisher:
             payload = message.payload if isinstance(message.payload, bytes) else b""
             for topic_filter, handler in self._subscriptions.items():
                 if message.topic.matches(topic_filter):
-                    handler(message.topic.value, payload, bool(message.retain))
+                    try:
+                        handler(message.topic.value, payload, bool(message.retain))
+                    except Exception:  # a handler's bug must not cost the MQTT session
+                        log.exception("handler for %s failed", topic_filter)
 
     async def _reading_loop(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
         window = asyncio.Semaphore(self.mqtt.max_inflight)
