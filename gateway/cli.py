@@ -63,6 +63,15 @@ _STANDALONE = {"simulate": simulate_cli.run, "scan": scan_cli.run, "schema": sch
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `sensor-gateway schema | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(getattr(args, "log_level", "INFO"))
     if args.command in _STANDALONE:
