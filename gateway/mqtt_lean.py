@@ -15,7 +15,11 @@ message:
   keepalive is declared dead (a paused or half-open broker is noticed);
 - transport flow control (``pause_writing``) stops taking readings while the socket is backed up.
 
-Anything else the broker sends is framed and ignored. The session never subscribes.
+- SUBSCRIBE (waits for the SUBACK) and incoming PUBLISH at QoS 0/1 (PUBACKed), handed to
+  ``on_message(topic, payload, retained)``: the session listens to a few topics (Home Assistant's
+  status), never at a rate that matters.
+
+Anything else the broker sends is framed and ignored.
 """
 
 from __future__ import annotations
@@ -34,18 +38,23 @@ from gateway.mqtt_packets import (
     PINGREQ,
     PINGRESP,
     PUBACK,
+    PUBLISH,
+    SUBACK,
     PacketReader,
     ProtocolViolation,
     Will,
     connack_code,
     encode_connect,
+    encode_puback,
     encode_publish,
+    encode_subscribe,
     packet_id,
+    parse_publish,
     remaining_length,
     topic_field,
 )
 
-__all__ = ["LeanClient", "Publishable", "Will", "lean_connect"]
+__all__ = ["LeanClient", "MessageHandler", "Publishable", "Will", "lean_connect"]
 
 MAX_WINDOW = 65_000  # packet ids are 16 bits; leave room for status publishes
 TOPIC_CACHE_MAX = 100_000
@@ -61,23 +70,32 @@ class Publishable(Protocol):
     def payload(self) -> bytes: ...
 
 
+MessageHandler = Callable[[str, bytes, bool], None]
+
+
+def _ignore(_topic: str, _payload: bytes, _retained: bool) -> None:
+    return None
+
+
 class LeanClient(asyncio.Protocol):
     """One connection. Build it with :func:`lean_connect`."""
 
     def __init__(self, keepalive: float, window: int,
-                 on_acked: Callable[[list[Publishable]], None]) -> None:
+                 on_acked: Callable[[list[Publishable]], None],
+                 on_message: MessageHandler = _ignore) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.keepalive = keepalive
         self.window = max(1, min(window, MAX_WINDOW))
         self._on_acked = on_acked
+        self._on_message = on_message
         self._reader = PacketReader()
         self._transport: asyncio.Transport | None = None
         self._connack: asyncio.Future[int] = loop.create_future()
         self._error: MqttConnectionLost | None = None
         self._dead = asyncio.Event()
         self._inflight: dict[int, Publishable] = {}
-        self._waiting: dict[int, asyncio.Future[None]] = {}
+        self._waiting: dict[int, asyncio.Future[bytes]] = {}
         self._next_id = 0
         self._topics: dict[str, bytes] = {}
         self._room = asyncio.Event()
@@ -97,9 +115,13 @@ class LeanClient(asyncio.Protocol):
         try:
             packets = self._reader.feed(data)
             acked: list[Publishable] = []
-            for kind, _flags, body in packets:
+            for kind, flags, body in packets:
                 if kind == PUBACK:
                     self._puback(packet_id(body), acked)
+                elif kind == PUBLISH:
+                    self._incoming(flags, body)
+                elif kind == SUBACK:
+                    self._resolve(packet_id(body[:2]), body[2:])
                 elif kind == PINGRESP:
                     self.pings_answered += 1
                 elif kind == CONNACK and not self._connack.done():
@@ -115,10 +137,21 @@ class LeanClient(asyncio.Protocol):
         entry = self._inflight.pop(pid, None)
         if entry is not None:
             acked.append(entry)
-            return
+        else:
+            self._resolve(pid, b"")
+
+    def _resolve(self, pid: int, result: bytes) -> None:
         waiter = self._waiting.pop(pid, None)
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(result)
+
+    def _incoming(self, flags: int, body: bytes) -> None:
+        topic, payload, qos, pid, retained = parse_publish(flags, body)
+        if qos == 2:
+            raise ProtocolViolation("QoS 2 PUBLISH on a QoS 1 subscription")
+        self._on_message(topic, payload, retained)
+        if qos == 1:
+            self._write(encode_puback(pid))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(f"connection lost: {exc}" if exc else "connection closed by the broker")
@@ -138,7 +171,7 @@ class LeanClient(asyncio.Protocol):
             self._error = MqttConnectionLost(reason)
         self._dead.set()
         self._room.set()  # wake a waiting sender so it sees the error
-        futures: list[asyncio.Future[int] | asyncio.Future[None]] = [
+        futures: list[asyncio.Future[int] | asyncio.Future[bytes]] = [
             self._connack, *self._waiting.values()]
         for future in futures:
             if not future.done():
@@ -227,12 +260,23 @@ class LeanClient(asyncio.Protocol):
         if not qos:
             self._write(encode_publish(self._topic(topic), data, 0, retain=retain))
             return
+        await self._request(lambda pid: encode_publish(self._topic(topic), data, 1, pid,
+                                                       retain=retain))
+
+    async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        """Subscribe; return once the broker granted it (a refusal is an error)."""
+        codes = await self._request(lambda pid: encode_subscribe(pid, topic_filter, qos))
+        if not codes or codes[0] == 0x80:
+            raise MqttRefused(f"subscription to {topic_filter!r} refused")
+
+    async def _request(self, packet: Callable[[int], bytes]) -> bytes:
+        """Send a packet with a fresh packet id; wait for its PUBACK or SUBACK."""
         self._check()
         pid = self._new_id()
-        waiter: asyncio.Future[None] = self._loop.create_future()
+        waiter: asyncio.Future[bytes] = self._loop.create_future()
         self._waiting[pid] = waiter
-        self._write(encode_publish(self._topic(topic), data, 1, pid, retain=retain))
-        await waiter
+        self._write(packet(pid))
+        return await waiter
 
     async def supervise(self) -> None:
         """Keep the connection alive; raise :class:`MqttConnectionLost` once it is not."""
@@ -268,13 +312,14 @@ class LeanClient(asyncio.Protocol):
 @contextlib.asynccontextmanager
 async def lean_connect(
     host: str, port: int, *, client_id: str, keepalive: int, window: int,
-    on_acked: Callable[[list[Publishable]], None], will: Will | None = None,
+    on_acked: Callable[[list[Publishable]], None], on_message: MessageHandler = _ignore,
+    will: Will | None = None,
     username: str | None = None, password: str | None = None,
     tls: ssl.SSLContext | None = None, connect_timeout: float = 10.0,
 ) -> AsyncIterator[LeanClient]:
     """Connect, send CONNECT, wait for a successful CONNACK; DISCONNECT on the way out."""
     loop = asyncio.get_running_loop()
-    client = LeanClient(keepalive, window, on_acked)
+    client = LeanClient(keepalive, window, on_acked, on_message)
     try:
         async with asyncio.timeout(connect_timeout):
             await loop.create_connection(lambda: client, host, port, ssl=tls,

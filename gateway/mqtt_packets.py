@@ -1,7 +1,7 @@
 """MQTT 3.1.1 packets the lean client needs: pure encoders and a streaming decoder, no I/O.
 
-Only what a publishing client sends (CONNECT, PUBLISH QoS 0/1, PINGREQ, DISCONNECT) and
-receives (CONNACK, PUBACK, PINGRESP; anything else is framed and handed back untouched).
+Only what a publishing client sends (CONNECT, PUBLISH QoS 0/1, SUBSCRIBE, PUBACK, PINGREQ,
+DISCONNECT) and receives (CONNACK, PUBACK, SUBACK, PUBLISH QoS 0/1, PINGRESP).
 """
 
 from __future__ import annotations
@@ -14,20 +14,27 @@ __all__ = [
     "PINGREQ",
     "PINGRESP",
     "PUBACK",
+    "PUBLISH",
+    "SUBACK",
     "PacketReader",
     "ProtocolViolation",
     "Will",
     "connack_code",
     "encode_connect",
+    "encode_puback",
     "encode_publish",
+    "encode_subscribe",
     "packet_id",
+    "parse_publish",
     "remaining_length",
     "topic_field",
+    "topic_matches",
 ]
 
 CONNACK = 2
 PUBLISH = 3
 PUBACK = 4
+SUBACK = 9
 PINGRESP = 13
 PINGREQ = b"\xc0\x00"
 DISCONNECT = b"\xe0\x00"
@@ -102,6 +109,44 @@ def encode_publish(
         return (bytes((first,)) + remaining_length(len(topic) + 2 + len(payload)) + topic
                 + packet_id.to_bytes(2, "big") + payload)
     return bytes((first,)) + remaining_length(len(topic) + len(payload)) + topic + payload
+
+
+def encode_subscribe(packet_id: int, topic_filter: str, qos: int = 1) -> bytes:
+    body = packet_id.to_bytes(2, "big") + _field(topic_filter.encode()) + bytes((qos,))
+    return b"\x82" + remaining_length(len(body)) + body
+
+
+def encode_puback(packet_id: int) -> bytes:
+    return b"\x40\x02" + packet_id.to_bytes(2, "big")
+
+
+def parse_publish(flags: int, body: bytes) -> tuple[str, bytes, int, int, bool]:
+    """An incoming PUBLISH: ``(topic, payload, qos, packet id or 0, retain)``."""
+    qos = (flags >> 1) & 0x03
+    if qos == 3 or len(body) < 2:
+        raise ProtocolViolation("malformed PUBLISH")
+    end = 2 + int.from_bytes(body[:2], "big")
+    if len(body) < end + (2 if qos else 0):
+        raise ProtocolViolation("PUBLISH shorter than its topic")
+    try:
+        topic = body[2:end].decode()
+    except UnicodeDecodeError:
+        raise ProtocolViolation("PUBLISH topic is not UTF-8") from None
+    pid = int.from_bytes(body[end:end + 2], "big") if qos else 0
+    return topic, body[end + (2 if qos else 0):], qos, pid, bool(flags & 0x01)
+
+
+def topic_matches(topic: str, topic_filter: str) -> bool:
+    """MQTT filter matching (``+`` one level, ``#`` the rest; ``$`` topics only explicitly)."""
+    levels, parts = topic.split("/"), topic_filter.split("/")
+    if topic.startswith("$") and parts[0] in ("+", "#"):
+        return False
+    for i, part in enumerate(parts):
+        if part == "#":
+            return True
+        if i >= len(levels) or (part != "+" and part != levels[i]):
+            return False
+    return len(levels) == len(parts)
 
 
 class PacketReader:

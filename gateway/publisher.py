@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from gateway.backoff import Backoff
@@ -25,6 +25,7 @@ from gateway.buffer import Buffer, Entry
 from gateway.config import MqttSection
 from gateway.errors import PublishError
 from gateway.mqtt_lean import LeanClient, Publishable, Will, lean_connect
+from gateway.mqtt_packets import topic_matches
 from gateway.topics import TopicLayout
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ log = logging.getLogger("gateway.publisher")
 
 ONLINE = "online"
 OFFLINE = "offline"
+
+# handler(topic, payload, retained) for a subscription: plain, quick, never raises.
+MessageHandler = Callable[[str, bytes, bool], None]
 
 
 class Publisher:
@@ -50,6 +54,8 @@ class Publisher:
         self.published = 0
         self.reconnects = 0
         self._statuses: dict[str, str] = {topics.gateway_status: ONLINE}
+        self._retained: dict[str, str] = {}  # other retained state (HA discovery configs)
+        self._subscriptions: dict[str, MessageHandler] = {}
         self._dirty: set[str] = set()
         self._status_changed = asyncio.Event()
         self._statuses_sent = asyncio.Event()
@@ -65,6 +71,24 @@ class Publisher:
         self._dirty.add(topic)
         self._statuses_sent.clear()
         self._status_changed.set()
+
+    def set_retained(self, topic: str, payload: str, *, force: bool = False) -> None:
+        """Retained state that is not a status (``going_offline`` leaves it alone); kept and
+        re-sent after every reconnect. ``force`` sends it again even if unchanged."""
+        if self._retained.get(topic) == payload and not force:
+            return
+        self._retained[topic] = payload
+        self._dirty.add(topic)
+        self._statuses_sent.clear()
+        self._status_changed.set()
+
+    def retained(self, topic: str) -> str | None:
+        """The retained payload last given to :meth:`set_retained` for ``topic``."""
+        return self._retained.get(topic)
+
+    def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
+        """Call ``handler`` for every message on ``topic_filter`` (subscribed on each connect)."""
+        self._subscriptions[topic_filter] = handler
 
     def going_offline(self) -> None:
         """Shutdown: every status we own becomes ``offline``."""
@@ -132,11 +156,16 @@ class Publisher:
         return client
 
     async def _session(self, client: aiomqtt.Client) -> None:
+        for topic_filter in self._subscriptions:  # first: retained messages on them arrive
+            await client.subscribe(topic_filter, qos=1)  # before anything we send now
         self._dirty.update(self._statuses)
+        self._dirty.update(self._retained)
         self._status_changed.set()
         self.connected.set()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._status_loop(client), name="publisher.statuses")
+            if self._subscriptions:
+                tg.create_task(self._message_loop(client), name="publisher.messages")
             tg.create_task(self._reading_loop(client, tg), name="publisher.readings")
 
     async def _status_loop(self, client: aiomqtt.Client | LeanClient) -> None:
@@ -145,12 +174,26 @@ class Publisher:
             self._status_changed.clear()
             while self._dirty:
                 topic = self._dirty.pop()
+                payload = self._statuses.get(topic, self._retained.get(topic, ""))
                 try:
-                    await client.publish(topic, self._statuses[topic], qos=1, retain=True)
+                    await client.publish(topic, payload, qos=1, retain=True)
                 except BaseException:
                     self._dirty.add(topic)
                     raise
             self._statuses_sent.set()
+
+    async def _message_loop(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            self._dispatch(message.topic.value, payload, bool(message.retain))
+
+    def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
+        for topic_filter, handler in self._subscriptions.items():
+            if topic_matches(topic, topic_filter):
+                try:
+                    handler(topic, payload, retained)
+                except Exception:  # a handler's bug must not cost the MQTT session
+                    log.exception("handler for %s failed", topic_filter)
 
     async def _reading_loop(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
         window = asyncio.Semaphore(self.mqtt.max_inflight)
@@ -170,7 +213,6 @@ class Publisher:
         self.buffer.ack(entry)
         self.published += 1
 
-
     # --- the lean data path ------------------------------------------------------------------
 
     def _lean_client(self) -> contextlib.AbstractAsyncContextManager[LeanClient]:
@@ -181,6 +223,7 @@ class Publisher:
             keepalive=self.mqtt.keepalive,
             window=self.mqtt.max_inflight,
             on_acked=self._acked,
+            on_message=self._dispatch,
             will=Will(self.topics.gateway_status, OFFLINE.encode(), qos=1, retain=True),
             username=self.mqtt.username,
             password=secret.get_secret_value() if secret else None,
@@ -188,11 +231,14 @@ class Publisher:
         )
 
     async def _lean_session(self, client: LeanClient) -> None:
-        self._dirty.update(self._statuses)
-        self._status_changed.set()
-        self.connected.set()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(client.supervise(), name="publisher.keepalive")
+            for topic_filter in self._subscriptions:  # first: retained messages on them arrive
+                await client.subscribe(topic_filter, qos=1)  # before anything we send now
+            self._dirty.update(self._statuses)
+            self._dirty.update(self._retained)
+            self._status_changed.set()
+            self.connected.set()
             tg.create_task(self._status_loop(client), name="publisher.statuses")
             tg.create_task(self._lean_readings(client), name="publisher.readings")
 

@@ -259,3 +259,22 @@ def test_window_is_bounded_by_packet_ids() -> None:
         return LeanClient(30, 1_000_000, Acks())
     client = asyncio.run(build())
     assert client.window <= 65_000
+
+
+async def test_subscribe_receives_retained_and_live_messages(mosquitto: Mosquitto) -> None:
+    received: list[tuple[str, bytes, bool]] = []
+    async with lean_connect(mosquitto.host, mosquitto.port, client_id="lean-sub-pub",
+                            keepalive=30, window=10, on_acked=Acks()) as other:
+        await other.publish("lean/sub/status", b"online", qos=1, retain=True)
+        async with lean_connect(mosquitto.host, mosquitto.port, client_id="lean-sub",
+                                keepalive=30, window=10, on_acked=Acks(),
+                                on_message=lambda *m: received.append(m)) as client:
+            await client.subscribe("lean/sub/#", qos=1)
+            await until(lambda: received)
+            await other.publish("lean/sub/status", b"offline", qos=1)  # delivered at QoS 1
+            await other.publish("lean/sub/other", b"x", qos=0)
+            await until(lambda: len(received) >= 3)
+            await client.publish("lean/sub/done", b"", qos=1)  # the session is still healthy
+    assert received[:3] == [("lean/sub/status", b"online", True),
+                            ("lean/sub/status", b"offline", False),
+                            ("lean/sub/other", b"x", False)]

@@ -10,10 +10,14 @@ from gateway.mqtt_packets import (
     Will,
     connack_code,
     encode_connect,
+    encode_puback,
     encode_publish,
+    encode_subscribe,
     packet_id,
+    parse_publish,
     remaining_length,
     topic_field,
+    topic_matches,
 )
 
 
@@ -91,3 +95,43 @@ def test_bad_puback_and_connack_bodies(body: bytes) -> None:
         packet_id(body)
     with pytest.raises(ProtocolViolation):
         connack_code(body)
+
+
+def test_subscribe_and_puback() -> None:
+    assert encode_subscribe(2, "a/#", 1).hex() == "8208" "0002" "0003612f23" "01"
+    assert encode_puback(258).hex() == "40020102"
+
+
+def test_parse_publish() -> None:
+    assert parse_publish(0b0011, bytes.fromhex("0003612f62" "0007") + b"on") == (
+        "a/b", b"on", 1, 7, True)
+    assert parse_publish(0, bytes.fromhex("0001" "74") + b"x") == ("t", b"x", 0, 0, False)
+
+
+@pytest.mark.parametrize(("flags", "body"), [
+    (0b0110, b"\x00\x01t"),            # QoS 3
+    (0, b"\x00"),                      # no topic length
+    (0, b"\x00\x05ab"),                # topic longer than the packet
+    (0b0010, b"\x00\x01t\x00"),        # QoS 1 without a whole packet id
+    (0, b"\x00\x02\xff\xfe"),          # topic not UTF-8
+])
+def test_parse_publish_rejects(flags: int, body: bytes) -> None:
+    with pytest.raises(ProtocolViolation):
+        parse_publish(flags, body)
+
+
+@pytest.mark.parametrize(("topic", "topic_filter", "matches"), [
+    ("homeassistant/status", "homeassistant/status", True),
+    ("homeassistant/status", "homeassistant/+", True),
+    ("homeassistant/status", "homeassistant/#", True),
+    ("homeassistant", "homeassistant/#", True),
+    ("homeassistant/status/x", "homeassistant/+", False),
+    ("a/b/c", "+/+/+", True),
+    ("a/b", "a/b/c", False),
+    ("a//b", "a/+/b", True),
+    ("$SYS/broker", "#", False),
+    ("$SYS/broker", "+/broker", False),
+    ("$SYS/broker", "$SYS/#", True),
+])
+def test_topic_matches(topic: str, topic_filter: str, matches: bool) -> None:
+    assert topic_matches(topic, topic_filter) is matches
