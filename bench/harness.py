@@ -7,9 +7,10 @@ broker" is only observable inside the process (the publisher's count of PUBACKed
 external subscriber that counted them would itself be the bottleneck at these rates. Measures
 that need no counter (latency, idle CPU, RSS, start-up) run the real daemon process instead.
 
-Modes: ``rate`` (acked readings/s and CPU over SECONDS after a warm-up), ``drain`` (PREFILL
-readings put through the devices' encode path before the broker session starts, live readings
-continuing; time until the backlog is gone).
+Modes: ``rate`` (acked readings/s and CPU over SECONDS after a warm-up), ``drain`` (an outage:
+the publisher is held back while PREFILL readings go through a device's encode path into the
+running buffer (memory or disk outbox); then it connects, live readings continuing, and the
+time until the backlog is gone is measured).
 """
 
 from __future__ import annotations
@@ -90,11 +91,20 @@ async def measure_drain(gateway: Gateway, seconds: float) -> dict[str, float]:
 async def main(config: Path, mode: str, seconds: float, fill: int) -> dict[str, object]:
     gateway = Gateway(load_config(config))
     driver.BACKLOG[0] = lambda: backlog(gateway)
-    stop = asyncio.Event()
+    stop, outage_over = asyncio.Event(), asyncio.Event()
+    connect = gateway.publisher.run
+
+    async def after_outage() -> None:
+        await outage_over.wait()
+        await connect()
+
+    gateway.publisher.run = after_outage  # type: ignore[method-assign]
     async with asyncio.TaskGroup() as tg:
+        run = tg.create_task(gateway.run(stop), name="bench.gateway")
+        await gateway.ready.wait()  # the buffer is open, the devices run
         if fill:
             prefill(gateway, SharedResources(tg), fill)
-        run = tg.create_task(gateway.run(stop), name="bench.gateway")
+        outage_over.set()
         try:
             if mode == "drain":
                 result: dict[str, object] = dict(await measure_drain(gateway, seconds))
