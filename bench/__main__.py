@@ -19,6 +19,8 @@ def _plan(p: Params, c_binary: Path, results: dict[str, float]) -> list[
         ("C libmosquitto publisher", lambda: scenarios.c_reference(p, c_binary, results)),
         ("readings/s QoS 1 memory", lambda: scenarios.throughput(p, results, qos=1, disk=False)),
         ("readings/s QoS 0 memory", lambda: scenarios.throughput(p, results, qos=0, disk=False)),
+        ("readings/s QoS 1 memory aiomqtt",
+         lambda: scenarios.throughput(p, results, qos=1, disk=False, client="aiomqtt")),
         ("readings/s QoS 1 disk", lambda: scenarios.throughput(p, results, qos=1, disk=True)),
         ("readings/s QoS 0 disk", lambda: scenarios.throughput(p, results, qos=0, disk=True)),
         ("latency", lambda: scenarios.latency(p)),

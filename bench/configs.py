@@ -21,8 +21,9 @@ def gateway(port: int, *, qos: int = 1, inflight: int = 100, buffer: str = "",
             f"[buffer]\nmax_readings = 1000000\n{buffer}\n")
 
 
-def disk(workdir: Path) -> str:
-    return f'path = "{workdir / "outbox.db"}"\n'
+def disk(workdir: Path, name: str) -> str:
+    """A fresh outbox file per scenario (no backlog carried over from another one)."""
+    return f'path = "{workdir / f"outbox-{name}.db"}"\n'
 
 
 def flood(devices: int = 5) -> str:

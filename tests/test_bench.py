@@ -21,6 +21,7 @@ ROWS = [
     "readings/s acked, QoS 1, memory buffer",
     "CPU per reading, QoS 1, memory buffer",
     "readings/s acked, QoS 0, memory buffer",
+    "readings/s acked, QoS 1, memory buffer, aiomqtt fallback path",
     "readings/s acked, QoS 1, disk outbox",
     "readings/s acked, QoS 0, disk outbox",
     "latency read -> subscriber at 1 000 readings/s",
