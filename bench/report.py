@@ -43,7 +43,7 @@ def commit() -> str:
 def header(quick: bool) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     mode = " (--quick: short runs, indicative only)" if quick else ""
-    return (f"## {now}{mode}\n\nmachine: {os.cpu_count()} cores, {cpu_model()}, "
+    return (f"### {now}{mode}\n\nmachine: {os.cpu_count()} cores, {cpu_model()}, "
             f"{platform.system()} {platform.machine()}, Python {platform.python_version()}; "
             f"commit {commit()}")
 
