@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -62,7 +63,7 @@ def throughput(p: Params, results: dict[str, float], *, qos: int, disk: bool,
                            buffer=configs.disk(p.workdir, f"rate-q{qos}-{client}") if disk else "")
     text += configs.flood()
     config = configs.write(p.workdir, f"rate-q{qos}-{'disk' if disk else 'mem'}-{client}", text)
-    run = procs.harness(config, "rate", p.pick(1.5, 6))
+    run = procs.harness(config, "rate", p.pick(1, 6))
     c_rate = results.get(f"c{qos}", 0.0)
     share = run["rate"] / c_rate if c_rate else 0.0
     met = run["rate"] >= 50_000 and share >= 0.3 if target else None
@@ -85,11 +86,12 @@ async def _first_json(client: aiomqtt.Client, on_message: Callable[[float, bytes
 def _latency(p: Params, seconds: float, devices: int, interval: float) -> list[float]:
     """The subscriber is Mosquitto's own C client (``mosquitto_sub -F %U``: arrival time in
     microseconds), so the measure is not the cost of a Python subscriber. Readings arriving in
-    the first second (start-up) are left out."""
+    the first second (half a second with --quick: start-up) are left out."""
     config = configs.write(p.workdir, "latency", configs.gateway(p.port)
                            + configs.simulated("lat", count=devices, sensors=10,
                                                interval=interval))
-    sub = procs.subscriber(p.port, "sensor-gateway/bench/+/+", int(seconds) + 3)
+    warm = p.pick(0.5, 1.0)
+    sub = procs.subscriber(p.port, "sensor-gateway/bench/+/+", math.ceil(seconds + warm + 1))
     try:
         daemon = procs.daemon(config)
         try:
@@ -106,7 +108,7 @@ def _latency(p: Params, seconds: float, devices: int, interval: float) -> list[f
             arrivals.append((float(stamp), (float(stamp) - ts) * 1000))
     if not arrivals:
         return []
-    start = arrivals[0][0] + 1.0
+    start = arrivals[0][0] + warm
     return [latency for arrived, latency in arrivals if start <= arrived < start + seconds]
 
 
@@ -120,7 +122,7 @@ LATENCY_SHAPES = [
 def latency(p: Params) -> list[Row]:
     rows = []
     for index, (shape, devices, interval) in enumerate(LATENCY_SHAPES):
-        seconds = p.pick(2, 10)
+        seconds = p.pick(1, 10)
         values = _latency(p, seconds, devices, interval)
         name = f"latency read -> subscriber at 1 000 readings/s ({shape})"
         target = "p99 <= 5 ms" if index == 0 else ""
@@ -138,7 +140,7 @@ def _idle(p: Params, name: str, text: str, seconds: float) -> tuple[float, float
     config = configs.write(p.workdir, name, configs.gateway(p.port) + text)
     daemon = procs.daemon(config)
     try:
-        time.sleep(p.pick(2, 5))  # start-up and first reads are not the steady state
+        time.sleep(p.pick(1.5, 5))  # start-up and first reads are not the steady state
         c0, t0 = procs.proc_cpu_seconds(daemon.pid), time.monotonic()
         time.sleep(seconds)
         c1, t1 = procs.proc_cpu_seconds(daemon.pid), time.monotonic()
@@ -149,14 +151,14 @@ def _idle(p: Params, name: str, text: str, seconds: float) -> tuple[float, float
 
 
 def small_site(p: Params) -> list[Row]:
-    cpu, rss = _idle(p, "small", configs.simulated("small", 20, 3, 1.0), p.pick(3, 30))
+    cpu, rss = _idle(p, "small", configs.simulated("small", 20, 3, 1.0), p.pick(2, 30))
     return [Row("20 devices x 3 sensors at 1 Hz: CPU", f"{cpu:.2f} % of one core",
                 "<= 0.3 %", cpu <= 0.3),
             Row("20 devices x 3 sensors at 1 Hz: RSS", f"{rss:.1f} MB", "<= 40 MB", rss <= 40)]
 
 
 def many_devices(p: Params) -> list[Row]:
-    cpu, rss = _idle(p, "many", configs.simulated("many", 1000, 3, 1.0), p.pick(2, 10))
+    cpu, rss = _idle(p, "many", configs.simulated("many", 1000, 3, 1.0), p.pick(1, 10))
     return [Row("1 000 simulated devices (3 sensors, 1 Hz): RSS",
                 f"{rss:.1f} MB ({cpu:.1f} % CPU)", "<= 80 MB", rss <= 80)]
 
@@ -208,7 +210,7 @@ def serial(p: Params) -> list[Row]:
                 raise RuntimeError("pty simulator did not start")
             time.sleep(0.02)
         config = configs.write(p.workdir, "serial", configs.gateway(p.port) + configs.serial(link))
-        run = procs.harness(config, "rate", p.pick(1.5, 6))
+        run = procs.harness(config, "rate", p.pick(1, 6))
     finally:
         procs.stop(sim)
     return [Row("serial path: pty simulator (json lines) at max rate",
