@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             print(summary(path, settings))
             return EXIT_OK
-        return _run(settings)
+        return _run(settings, path)
     except ConfigError as exc:
         _print_config_error(path, exc)
         return EXIT_CONFIG
@@ -68,9 +68,9 @@ def _print_config_error(path: Path, exc: ConfigError) -> None:
         print(f"  {key}: {message}" if key else f"  {message}", file=sys.stderr)
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, path: Path) -> int:
     try:
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve(settings, path))
     except GatewayError:
         raise
     except Exception as exc:
@@ -80,7 +80,7 @@ def _run(settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, path: Path) -> None:
     from gateway.daemon import Gateway  # noqa: PLC0415 - keep `check` free of the MQTT stack
 
     stop = asyncio.Event()
@@ -95,7 +95,9 @@ async def _serve(settings: Settings) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    await Gateway(settings).run(stop)
+    gateway = Gateway(settings, loader=lambda: load_config(path))
+    loop.add_signal_handler(signal.SIGHUP, gateway.ops.request_reload)
+    await gateway.run(stop)
 
 
 def summary(path: Path, settings: Settings) -> str:

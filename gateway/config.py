@@ -66,6 +66,7 @@ class GatewaySection(StrictModel):
     shutdown_timeout: float = Field(5.0, gt=0)
     restart_delay_initial: float = Field(0.5, gt=0)
     restart_delay_max: float = Field(30.0, gt=0)
+    stats_interval: float = Field(60.0, gt=0)  # seconds between two <root>/stats messages
 
     @model_validator(mode="after")
     def _id_is_topic_safe(self) -> Self:
