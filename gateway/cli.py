@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -36,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
                                      description="Read sensors and publish them to MQTT.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", parents=[common], help="run the daemon")
+    run = sub.add_parser("run", parents=[common], help="run the daemon")
+    run.add_argument("--debug-asyncio", action="store_true",
+                     help="asyncio debug mode: log callbacks slower than 100 ms, unawaited "
+                          "coroutines and more (slow; for hunting loop blocks)")
     sub.add_parser("check", parents=[common], help="validate the config and print a summary")
     simulate_cli.add_parser(sub)
     return parser
@@ -53,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             print(summary(path, settings))
             return EXIT_OK
-        return _run(settings, path)
+        return _run(settings, path, debug=args.debug_asyncio)
     except ConfigError as exc:
         _print_config_error(path, exc)
         return EXIT_CONFIG
@@ -68,9 +72,10 @@ def _print_config_error(path: Path, exc: ConfigError) -> None:
         print(f"  {key}: {message}" if key else f"  {message}", file=sys.stderr)
 
 
-def _run(settings: Settings, path: Path) -> int:
+def _run(settings: Settings, path: Path, *, debug: bool = False) -> int:
+    faulthandler.enable()  # a wedged loop killed by the watchdog (SIGABRT) dumps its stacks
     try:
-        asyncio.run(_serve(settings, path))
+        asyncio.run(_serve(settings, path), debug=debug)
     except GatewayError:
         raise
     except Exception as exc:
@@ -85,6 +90,9 @@ async def _serve(settings: Settings, path: Path) -> None:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    if loop.get_debug():
+        loop.slow_callback_duration = 0.1
+        log.warning("asyncio debug mode: slower, logs callbacks that take more than 100 ms")
 
     def on_signal(signum: int) -> None:
         if stop.is_set():

@@ -39,6 +39,7 @@ from gateway.topics import sanitize
 __all__ = [
     "BufferSection",
     "GatewaySection",
+    "MetricsSection",
     "MqttSection",
     "Settings",
     "StrictModel",
@@ -121,6 +122,28 @@ class BufferSection(StrictModel):
     overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
 
 
+class MetricsSection(StrictModel):
+    listen: str | None = None  # "127.0.0.1:9108" or "[::1]:9108"; None: no metrics endpoint
+
+    @model_validator(mode="after")
+    def _listen_is_host_port(self) -> Self:
+        if self.listen is not None:
+            parse_listen(self.listen)
+        return self
+
+    def address(self) -> tuple[str, int] | None:
+        return None if self.listen is None else parse_listen(self.listen)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``host:port`` (IPv6 in brackets) as ``(host, port)``; ValueError naming ``listen``."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("listen: must be host:port, e.g. \"127.0.0.1:9108\"")
+    return host, int(port)
+
+
 def _device_union() -> Any:  # noqa: ANN401 - a union built at run time from the registry
     models = tuple(registry.config_models().values())
     return Annotated[Union[models], Field(discriminator="driver")]  # noqa: UP007
@@ -140,6 +163,7 @@ class Settings(BaseSettings):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     mqtt: MqttSection = Field(default_factory=MqttSection)
     buffer: BufferSection = Field(default_factory=BufferSection)
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     @classmethod

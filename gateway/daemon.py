@@ -12,6 +12,7 @@ from gateway.buffer import MemoryBuffer
 from gateway.config import Settings
 from gateway.device import Device
 from gateway.embedded_broker import embedded_broker
+from gateway.instruments import PublishInstruments
 from gateway.ops import Operations
 from gateway.publisher import OFFLINE, ONLINE, Publisher
 from gateway.resources import SharedResources
@@ -30,7 +31,9 @@ class Gateway:
         self.topics = TopicLayout(settings.topic_root)
         self.buffer = MemoryBuffer(settings.buffer.max_readings, settings.buffer.overflow)
         client_id = settings.mqtt.client_id or f"sensor-gateway-{settings.gateway.id}"
-        self.publisher = Publisher(settings.mqtt, self.topics, self.buffer, client_id)
+        self.instruments = PublishInstruments(self.buffer) if settings.metrics.listen else None
+        self.publisher = Publisher(settings.mqtt, self.topics, self.instruments or self.buffer,
+                                   client_id)
         self.devices: dict[str, Device] = {}
         self.ready = asyncio.Event()
         self._device_tasks: dict[str, asyncio.Task[None]] = {}

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.config import Settings
 from gateway.health import SystemdReporter
+from gateway.looplag import LoopMonitor
 from gateway.reload import ReloadPlan, load_new, plan_reload
 from gateway.sdnotify import Notifier
+from gateway.stats import StatsReporter
 from gateway.topics import sanitize
 
 if TYPE_CHECKING:
@@ -31,6 +33,8 @@ class Operations:
         self.loader = loader
         self.notifier = Notifier.from_env()
         self.reporter: SystemdReporter | None = None
+        self.loop_monitor = LoopMonitor()
+        self.stats = StatsReporter(gateway)
         self.reloads = 0  # reloads applied (rejected ones not counted)
         self._reload_requested = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -48,6 +52,13 @@ class Operations:
             self._spawn(self.reporter.run(), "ops.systemd")
         if self.loader is not None:
             self._spawn(self._reload_loop(), "ops.reload")
+        self._spawn(self.loop_monitor.run(), "ops.loop-monitor")
+        self._spawn(self.stats.run(), "ops.stats")
+        address = self.gateway.settings.metrics.address()
+        if address is not None:
+            from gateway.metrics import MetricsServer  # noqa: PLC0415 - only when enabled
+
+            self._spawn(MetricsServer(self.gateway, *address).run(), "ops.metrics")
         self.notifier.ready(self.reporter.status_line())
 
     def stop(self) -> None:
