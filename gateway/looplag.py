@@ -43,6 +43,7 @@ class LoopMonitor:
         self.lag = 0.0  # last measured lateness, seconds
         self.max_lag = 0.0  # worst lateness since the last take_max()
         self.blocks = 0  # blocks longer than threshold
+        self.ticks = 0  # measurements taken
         self._beat = time.monotonic()
         self._reported_beat = -1.0
         self._stop = threading.Event()
@@ -67,6 +68,7 @@ class LoopMonitor:
 
     def _measure(self, lag: float) -> None:
         self._beat = time.monotonic()
+        self.ticks += 1
         self.lag = lag
         self.max_lag = max(self.max_lag, lag)
 

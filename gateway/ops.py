@@ -64,6 +64,7 @@ class Operations:
     def stop(self) -> None:
         """Shutdown begins: tell systemd, end the background tasks."""
         self.notifier.stopping()
+        self.notifier.close()
         for task in self._tasks:
             task.cancel()
 

@@ -142,7 +142,7 @@ async def test_blocking_callback_is_named_in_a_warning(caplog: pytest.LogCapture
     caplog.set_level(logging.WARNING, logger="gateway.loop")
     monitor = LoopMonitor()
     task = asyncio.create_task(monitor.run(), name="monitor")
-    await asyncio.sleep(0.25)
+    await until(lambda: monitor.ticks >= 2)
     asyncio.get_running_loop().call_soon(blocking_callback)
     await until(lambda: monitor.blocks >= 1 and monitor.max_lag >= 0.25, timeout=5)
     task.cancel()
@@ -160,7 +160,7 @@ async def test_blocking_task_is_named_in_a_warning(caplog: pytest.LogCaptureFixt
     task = asyncio.create_task(monitor.run(), name="monitor")
 
     async def hog() -> None:
-        await asyncio.sleep(0.2)
+        await until(lambda: monitor.ticks >= 2)  # the monitor watches
         blocking_callback()
 
     hogging = asyncio.create_task(hog(), name="device[hog]")
@@ -185,3 +185,18 @@ async def test_debug_asyncio_flag(tmp_path: Path, mosquitto: Mosquitto) -> None:
         daemon.signal(signal.SIGTERM)
         code, output = await asyncio.to_thread(daemon.wait)
     assert code == 0 and seen, output
+
+
+async def test_the_daemon_reports_a_blocked_loop(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    from support.inproc import running, settings_from
+
+    caplog.set_level(logging.WARNING, logger="gateway.loop")
+    text = base_config(mosquitto.port, "blocked") + simulated("den", 0.05)
+    async with running(settings_from(tmp_path, text)) as gateway:
+        await until(lambda: gateway.ops.loop_monitor.ticks >= 2)  # it watches
+        asyncio.get_running_loop().call_soon(blocking_callback)
+        await until(lambda: gateway.ops.loop_monitor.blocks >= 1, timeout=5)
+        assert gateway.ops.stats.snapshot()["loop"]["blocks"] == 1
+    assert any("callback blocking_callback" in r.getMessage() for r in caplog.records)

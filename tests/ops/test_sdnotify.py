@@ -112,3 +112,30 @@ async def test_blocked_loop_withholds_the_watchdog(
     gaps = ping_gaps(sock, after=started - 0.2)
     assert max(gaps) >= 0.9
     assert not [t for t, _ in sock.with_key("WATCHDOG") if started + 0.05 < t < started + 0.95]
+
+
+async def test_publisher_health_definition() -> None:
+    """The rule that gates WATCHDOG=1, on a real (not running) Publisher and a real task."""
+    from gateway.buffer import MemoryBuffer
+    from gateway.config import MqttSection
+    from gateway.health import PublisherHealth
+    from gateway.publisher import Publisher
+    from gateway.topics import TopicLayout
+
+    publisher = Publisher(MqttSection(reconnect_delay_max=5), TopicLayout("t"), MemoryBuffer(),
+                          "health-test")
+    task = asyncio.create_task(asyncio.Event().wait(), name="fake-publisher-loop")
+    health = PublisherHealth(publisher, task)
+    start = time.monotonic()
+    assert health.grace == 5 + 10 + 30
+    assert health.problem(start + 1) is None  # reconnecting: fine
+    assert "no connection attempt for 46s" in (health.problem(start + 46) or "")
+    publisher.reconnects += 1  # it is still trying
+    assert health.problem(start + 46) is None
+    assert health.problem(start + 46 + 44) is None
+    assert health.problem(start + 46 + 46) is not None
+    publisher.connected.set()  # connected: healthy however long ago the last attempt was
+    assert health.problem(start + 1000) is None
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert health.problem(start + 1000) == "publisher task ended"
