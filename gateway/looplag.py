@@ -26,6 +26,7 @@ log = logging.getLogger("gateway.loop")
 
 PERIOD = 0.1  # seconds between two lag measurements
 THRESHOLD = 0.1  # a block longer than this is reported
+REPEAT_PERIOD = 60.0  # seconds: one warning per culprit at most this often (all are counted)
 _ASYNCIO_DIR = asyncio.__file__.rsplit("/", 1)[0]
 
 
@@ -47,6 +48,7 @@ class LoopMonitor:
         self._beat = time.monotonic()
         self._reported_beat = -1.0
         self._stop = threading.Event()
+        self._reported: dict[str, tuple[float, int]] = {}  # culprit -> (last logged, since)
 
     def take_max(self) -> float:
         worst, self.max_lag = self.max_lag, self.lag
@@ -94,10 +96,18 @@ class LoopMonitor:
 
     def _report(self, block: _Block) -> None:
         self.blocks += 1
-        blocked = time.monotonic() - block.since - self.period
-        log.warning("event loop blocked for %.3fs by %s; its stack when the block "
-                    "passed %.0f ms:\n%s", blocked, block.culprit, self.threshold * 1000,
-                    block.stack.rstrip())
+        now = time.monotonic()
+        blocked = now - block.since - self.period
+        last, quiet = self._reported.get(block.culprit, (float("-inf"), 0))
+        if now - last < REPEAT_PERIOD:  # the same culprit again: one line a minute is enough
+            self._reported[block.culprit] = (last, quiet + 1)
+            log.debug("event loop blocked for %.3fs by %s (again)", blocked, block.culprit)
+            return
+        again = f" ({quiet} more times since the last report)" if quiet else ""
+        self._reported[block.culprit] = (now, 0)
+        log.warning("event loop blocked for %.3fs by %s%s; its stack when the block "
+                    "passed %.0f ms:\n%s", blocked, block.culprit, again,
+                    self.threshold * 1000, block.stack.rstrip())
 
 
 def _culprit(loop: asyncio.AbstractEventLoop, frame: FrameType) -> str:
