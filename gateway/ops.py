@@ -81,7 +81,11 @@ class Operations:
         while True:
             await self._reload_requested.wait()
             self._reload_requested.clear()
-            await self.reload()
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("reload failed part-way; devices may not match the config "
+                              "file until the next reload or restart")
 
     async def reload(self) -> bool:
         """Re-read the config and apply it; False (old config kept) when it is invalid."""

@@ -51,6 +51,8 @@ def load_new(loader: Callable[[], Settings]) -> Settings | None:
         return loader()
     except ConfigError as exc:
         problems = exc.problems
+    except Exception as exc:  # noqa: BLE001 - a reload must never take the daemon down
+        problems = [("", f"{type(exc).__name__}: {exc}")]
     lines = [f"  {key}: {message}" if key else f"  {message}" for key, message in problems]
     log.error("reload rejected, keeping the running config:\n%s", "\n".join(lines))
     return None
