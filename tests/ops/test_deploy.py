@@ -49,6 +49,7 @@ def test_unit_has_what_the_daemon_relies_on() -> None:
     assert unit["Type"] == ["notify"] and unit["NotifyAccess"] == ["main"]
     assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert unit["Restart"] == ["on-failure"] and int(unit["WatchdogSec"][0]) > 0
+    assert unit["RestartPreventExitStatus"] == ["2"]  # a config error is not retried
     assert unit["User"] == ["sensor-gateway"]
     assert unit["SupplementaryGroups"] == ["dialout bluetooth"]
     assert unit["DevicePolicy"] == ["closed"]
