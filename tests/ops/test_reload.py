@@ -123,3 +123,38 @@ def test_plan_compares_device_configs_and_keeps_restart_only_keys(tmp_path: Path
     assert plan.settings.mqtt.port == 1883 and plan.settings.gateway.id == "p"
     assert plan.settings.gateway.shutdown_timeout == 9
     assert [d.id for d in plan.settings.devices] == ["a", "b", "c"]
+
+
+async def test_reload_keeps_the_buffer_while_the_broker_is_away(tmp_path: Path) -> None:
+    """In-process (to look at the buffer): nothing listens on the broker port."""
+    import asyncio as aio
+
+    from support.broker import free_port
+    from support.wait import until
+
+    from gateway.config import load_config
+    from gateway.daemon import Gateway
+
+    path = tmp_path / "c.toml"
+    base = base_config(free_port(), "reload-buf").replace("shutdown_timeout = 5", "shutdown_timeout = 0.2")
+    path.write_text(base + simulated("den", 0.02) + simulated("attic", 0.02))
+    gateway = Gateway(load_config(path), loader=lambda: load_config(path))
+    stop = aio.Event()
+    task = aio.create_task(gateway.run(stop), name="test-gateway")
+    try:
+        await until(lambda: gateway.buffer.stats().queued >= 50)
+        buffer, publisher = gateway.buffer, gateway.publisher
+        path.write_text(base + simulated("den", 0.02) + simulated("cellar", 0.02))
+        assert await gateway.ops.reload()
+        queued = buffer.stats().queued
+        assert queued >= 50 and gateway.buffer is buffer and gateway.publisher is publisher
+        assert sorted(gateway.devices) == ["cellar", "den"]
+        await until(lambda: gateway.devices["cellar"].readings >= 5)
+        assert buffer.stats().queued > queued  # still filling, nothing thrown away
+        path.write_text("[[devices]]\nid = 'x'\n")
+        assert not await gateway.ops.reload()
+        assert sorted(gateway.devices) == ["cellar", "den"]
+    finally:
+        stop.set()
+        async with aio.timeout(20):
+            await task
