@@ -43,9 +43,11 @@ class Summary:
     readings_per_min: float
     buffer_depth: int
     connected: bool
+    tried: bool = True  # at least one connection attempt failed or ended
 
     def line(self) -> str:
-        broker = "connected" if self.connected else "broker unavailable"
+        broker = "connected" if self.connected else (
+            "broker unavailable" if self.tried else "connecting")
         return (f"{self.devices_online}/{self.devices_total} devices online, "
                 f"{self.readings_per_min:.0f} readings/min, buffer {self.buffer_depth}, {broker}")
 
@@ -79,6 +81,7 @@ def summarize(gateway: Gateway, rate: float) -> Summary:
         readings_per_min=rate,
         buffer_depth=stats.queued + stats.inflight,
         connected=gateway.publisher.connected.is_set(),
+        tried=gateway.publisher.reconnects > 0,
     )
 
 
