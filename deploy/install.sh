@@ -130,13 +130,13 @@ uninstall() {
     say "(remove them with: rm -r $ETC $STATE && userdel $NAME)"
 }
 
-if [ "$ACTION" = uninstall ]; then
-    uninstall
-    exit 0
-fi
 if on_host && [ "$(id -u)" != 0 ]; then
     say "run as root (sudo), or give --root DIR" >&2
     exit 1
+fi
+if [ "$ACTION" = uninstall ]; then
+    uninstall
+    exit 0
 fi
 create_user
 install_code
