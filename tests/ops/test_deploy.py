@@ -111,6 +111,8 @@ def test_install_into_a_temp_root_is_idempotent_and_uninstalls(tmp_path: Path, w
     assert version.stdout.strip() == __version__
     assert (root / "opt/sensor-gateway/venv/bin/sensor-gateway").is_file()
 
+    verify_installed_unit(root, tmp_path)
+
     config.write_text("# mine\n")
     second = install(root, wheel)
     assert "keeping the existing" in second.stdout and "creating the venv" not in second.stdout
@@ -125,10 +127,8 @@ def test_install_into_a_temp_root_is_idempotent_and_uninstalls(tmp_path: Path, w
     assert config.read_text() == "# mine\n"  # configuration and state are kept
 
 
-def test_installed_unit_verifies(tmp_path: Path, wheel: Path) -> None:
+def verify_installed_unit(root: Path, tmp_path: Path) -> None:
     """``systemd-analyze verify`` on the installed unit, its paths pointed into the temp root."""
-    root = tmp_path / "root"
-    install(root, wheel)
     text = (root / "etc/systemd/system/sensor-gateway.service").read_text()
     copy = tmp_path / "verify" / "sensor-gateway.service"
     copy.parent.mkdir()

@@ -53,7 +53,9 @@ async def scrape_until(port: int, name: str, labels: dict[str, str], minimum: fl
 
 async def test_metrics_scraped_over_http(tmp_path: Path, own_mosquitto: Mosquitto) -> None:
     port = free_port()
-    text = base_config(own_mosquitto.port, "metrics") + f'[metrics]\nlisten = "127.0.0.1:{port}"\n'
+    text = base_config(own_mosquitto.port, "metrics").replace(
+        "shutdown_timeout = 5", "shutdown_timeout = 0.5")  # the broker is gone at the end
+    text += f'[metrics]\nlisten = "127.0.0.1:{port}"\n'
     text += simulated("den", 0.02, '["temperature", "humidity"]')
     text += simulated("bad", 0.02, extra="[devices.faults]\nout_of_range_every = 2")
     config = write_config(tmp_path / "c.toml", text)
