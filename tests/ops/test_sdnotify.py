@@ -139,3 +139,17 @@ async def test_publisher_health_definition() -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert health.problem(start + 1000) == "publisher task ended"
+
+
+async def test_watchdog_abort_dumps_the_stacks(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """systemd's watchdog kills with SIGABRT: faulthandler writes every thread's stack."""
+    config = write_config(tmp_path / "c.toml",
+                          base_config(mosquitto.port, "abort") + simulated("den", 0.05))
+    with NotifySocket(tmp_path / "n.sock") as sock, \
+            DaemonProcess(config, env=sock.env(watchdog_usec=1_000_000)) as daemon:
+        await asyncio.to_thread(sock.wait_for, lambda: sock.with_key("READY", "1"))
+        daemon.signal(signal.SIGABRT)
+        code, output = await asyncio.to_thread(daemon.wait)
+    assert code == -signal.SIGABRT
+    assert "Fatal Python error: Aborted" in output
+    assert "Current thread" in output and "gateway/cli.py" in output  # the stack
