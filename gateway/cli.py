@@ -131,7 +131,8 @@ def _device_lines(root: str, device: object) -> list[str]:
     expanded = device.expand()
     name = device.id if len(expanded) == 1 else f"{expanded[0].id} .. {expanded[-1].id}"
     sensors = device.sensor_names()
-    lines = [f"  - {name} ({device.driver}, every {device.interval:g}s): "
+    timing = f"every {device.interval:g}s" if device.interval else "on change"
+    lines = [f"  - {name} ({device.driver}, {timing}): "
              + (", ".join(sensors) if sensors else "sensors known once it runs")]
     layout = TopicLayout(root)
     first = expanded[0].id

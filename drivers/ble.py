@@ -1,0 +1,298 @@
+"""BLE sensors: advertisement sensors (BTHome, Ruuvi, ATC/pvvx) and GATT sensors.
+
+Advertisement mode: one scanner per adapter for the whole daemon (:mod:`drivers.ble_source`)
+dispatches adverts by address to the devices; each decodes its own, publishes changed values,
+re-publishes an unchanged one every ``heartbeat`` seconds, and is offline after ``timeout``
+seconds without an advert. ``adapter = "simulated"`` replaces the radio with simulated devices
+sending real advert bytes (:mod:`drivers.ble_sim`). GATT mode: :mod:`drivers.ble_gatt`.
+
+bleak, dbus-fast and bleak-retry-connector are imported only when a BLE device runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from drivers.base import DeviceConfig, DeviceContext, Driver
+from drivers.ble_decoders import DECODERS, Advert, AdvertFormat, decode, parse_bindkey
+from drivers.ble_source import AdapterScanner, AdvertSource, ScannerOptions
+from gateway.errors import DecodeError
+from gateway.readings import Measurement
+
+__all__ = ["CONFIG", "BleConfig", "create"]
+
+SIMULATED = "simulated"
+TIMEOUT_DEFAULT = 300.0  # seconds without an advert (or a GATT reading) before offline
+HEARTBEAT_DEFAULT = 300.0
+GATT_INTERVAL_DEFAULT = 60.0
+_MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+_ADAPTER = re.compile(r"^hci[0-9]+$")
+
+# Options that only mean something in one mode (or with the simulated adapter).
+_ADVERT_ONLY = ("decoder", "bindkey", "heartbeat", "simulate", "scanning", "adapter_silence")
+_GATT_ONLY = ("notify", "characteristics", "standard", "connect_timeout")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CharacteristicConfig(_Strict):
+    """A custom GATT characteristic, e.g. ``{ uuid = "...", name = "co2", format = "<H" }``.
+
+    ``format`` is a Python ``struct`` format producing one number; the value published is
+    ``raw * scale + offset``.
+    """
+
+    uuid: str
+    name: str = Field(min_length=1)
+    format: str = "<h"
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str | None = None
+
+    @field_validator("uuid")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        from drivers.ble_gatt import normalize_uuid  # noqa: PLC0415 - no bleak import there
+
+        return normalize_uuid(value)
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        from drivers.ble_gatt import check_format  # noqa: PLC0415
+
+        check_format(value)
+        return value
+
+
+class SimulateConfig(_Strict):
+    """What a simulated device sends (only with ``adapter = "simulated"``)."""
+
+    format: AdvertFormat = "bthome"
+    every: float = Field(2.0, gt=0)
+    name: str | None = None
+
+
+class BleConfig(DeviceConfig):
+    driver: Literal["ble"] = "ble"
+    address: str
+    adapter: str = "hci0"
+    mode: Literal["advertisement", "gatt"] = "advertisement"
+    interval: float | None = Field(None, gt=0)  # type: ignore[assignment]
+    timeout: float | None = Field(None, gt=0)
+    # advertisement mode
+    decoder: str = "auto"
+    bindkey: SecretStr | None = None
+    heartbeat: float = Field(HEARTBEAT_DEFAULT, gt=0)
+    scanning: Literal["active", "passive"] = "active"
+    adapter_silence: float = Field(300.0, gt=0)
+    simulate: SimulateConfig | None = None
+    # GATT mode
+    notify: bool = False
+    characteristics: list[CharacteristicConfig] = Field(default_factory=list)
+    standard: bool = True
+    connect_timeout: float = Field(20.0, gt=0)
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> Any:  # noqa: ANN401 - raw TOML
+        if not isinstance(value, str):
+            return value
+        address = value.strip().upper().replace("-", ":")
+        if not _MAC.match(address):
+            raise ValueError("must be a MAC address like AA:BB:CC:DD:EE:FF")
+        return address
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter(cls, value: str) -> str:
+        if value != SIMULATED and not _ADAPTER.match(value):
+            raise ValueError(f'must be an adapter name like "hci0", or "{SIMULATED}"')
+        return value
+
+    @field_validator("decoder")
+    @classmethod
+    def _decoder(cls, value: str) -> str:
+        if value != "auto" and value not in DECODERS:
+            raise ValueError(f"unknown decoder {value!r}; known: auto, {', '.join(DECODERS)}")
+        return value
+
+    @field_validator("bindkey")
+    @classmethod
+    def _bindkey(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_bindkey(value.get_secret_value())
+            except ValueError:
+                raise ValueError("must be 32 hex digits (16 bytes)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _mode_options(self) -> Self:
+        misplaced = _ADVERT_ONLY if self.mode == "gatt" else _GATT_ONLY
+        for key in misplaced:
+            if key in self.model_fields_set:
+                other = "advertisement" if self.mode == "gatt" else "gatt"
+                raise ValueError(f"{key}: only used with mode = {other!r}")
+        if self.adapter == SIMULATED and self.mode == "gatt":
+            raise ValueError(f'adapter: "{SIMULATED}" simulates advertisements only, '
+                             'not mode = "gatt"')
+        if self.simulate is not None and self.adapter != SIMULATED:
+            raise ValueError(f'simulate: only used with adapter = "{SIMULATED}"')
+        if self.bindkey is not None and self.decoder not in ("auto", "bthome"):
+            raise ValueError("bindkey: only used with decoder = 'bthome' (or 'auto')")
+        return self
+
+    @property
+    def simulated(self) -> bool:
+        return self.adapter == SIMULATED
+
+    def poll_interval(self) -> float:
+        return self.interval or GATT_INTERVAL_DEFAULT
+
+    def offline_after(self) -> float:
+        if self.timeout is not None:
+            return self.timeout
+        if self.mode == "gatt" and not self.notify:
+            return max(TIMEOUT_DEFAULT, 3 * self.poll_interval())
+        return TIMEOUT_DEFAULT
+
+    def stall_after(self) -> float | None:
+        """Advertisement devices are never restarted for silence (the scanner's watchdog
+        handles a wedged adapter); a silent GATT connection is reconnected."""
+        return self.offline_after() if self.mode == "gatt" else None
+
+    def publish_interval(self) -> float | None:
+        return None  # the driver applies ``interval`` itself, deferring rather than dropping
+
+    def sensor_names(self) -> list[str] | None:
+        if self.mode == "gatt" and self.characteristics and not self.standard:
+            return [c.name for c in self.characteristics]
+        return None
+
+    def bindkey_bytes(self) -> bytes | None:
+        return None if self.bindkey is None else parse_bindkey(self.bindkey.get_secret_value())
+
+    def simulation(self) -> SimulateConfig:
+        if self.simulate is not None:
+            return self.simulate
+        fmt: AdvertFormat = {"ruuvi": "ruuvi", "atc": "pvvx"}.get(  # type: ignore[assignment]
+            self.decoder, "bthome")
+        return SimulateConfig(format=fmt)
+
+    def scanner_options(self) -> ScannerOptions:
+        return ScannerOptions(passive=self.scanning == "passive", silence=self.adapter_silence)
+
+
+# --- sources --------------------------------------------------------------------------------
+
+
+def source_key(config: BleConfig) -> tuple[str, str]:
+    return ("ble", config.adapter)
+
+
+def open_source(ctx: DeviceContext, config: BleConfig) -> Any:  # noqa: ANN401 - an async CM
+    """The shared source of ``config.adapter``: its scanner, or the simulated adverts."""
+    if config.simulated:
+        from drivers.ble_sim import SimulatedAdverts  # noqa: PLC0415
+
+        return ctx.shared(source_key(config), SimulatedAdverts)
+    options = config.scanner_options()
+    return ctx.shared(source_key(config), lambda: AdapterScanner(config.adapter, options))
+
+
+def _register_simulated(source: AdvertSource, config: BleConfig) -> None:
+    from drivers.ble_sim import SimulatedAdverts, SimulatedDevice  # noqa: PLC0415
+
+    assert isinstance(source, SimulatedAdverts)
+    sim = config.simulation()
+    source.add(SimulatedDevice(config.address, sim.format, sim.every,
+                               bindkey=config.bindkey_bytes(), name=sim.name))
+
+
+def _check_scanner(source: AdvertSource, config: BleConfig, ctx: DeviceContext) -> None:
+    assert isinstance(source, AdapterScanner)
+    if source.options.key() != config.scanner_options().key():
+        ctx.log.warning("%s already scans with %s scanning and adapter_silence = %gs; this "
+                        "device's settings are ignored", config.adapter,
+                        "passive" if source.options.passive else "active",
+                        source.options.silence)
+
+
+# --- advertisement mode ---------------------------------------------------------------------
+
+
+class AdvertDriver(Driver[BleConfig]):
+    """Decodes this device's adverts and publishes by exception, per sensor: a value that
+    changed (at most once per ``interval``), or an unchanged one every ``heartbeat``."""
+
+    def __init__(self, config: BleConfig, ctx: DeviceContext) -> None:
+        super().__init__(config, ctx)
+        self._bindkey = config.bindkey_bytes()
+        self._last_raw: object = None
+        self._decoded: tuple[Measurement, ...] = ()
+        self._published: dict[str, tuple[Measurement, float]] = {}
+
+    async def run(self) -> None:
+        async with open_source(self.ctx, self.config) as source:
+            if self.config.simulated:
+                _register_simulated(source, self.config)
+            else:
+                _check_scanner(source, self.config, self.ctx)
+            with source.subscribe(self.config.address, self):
+                await asyncio.Event().wait()  # adverts arrive through on_advert
+
+    # --- Subscriber ------------------------------------------------------------------------
+
+    def on_down(self, reason: str) -> None:
+        self.ctx.offline(reason)
+
+    def on_advert(self, advert: Advert) -> None:
+        raw = (tuple(advert.service_data.items()), tuple(advert.manufacturer_data.items()))
+        if raw != self._last_raw:  # an identical advert is not decoded again
+            try:
+                decoded = decode(advert, self.config.decoder, self._bindkey)
+            except DecodeError as exc:
+                if exc.kind != "unsupported":  # other advert types of the device: not an error
+                    self.ctx.count_error(exc.kind, str(exc))
+                return
+            self._last_raw = raw
+            self._decoded = decoded.measurements
+        if self._decoded:
+            self._publish(time.monotonic())
+
+    def _publish(self, now: float) -> None:
+        due = [m for m in self._decoded if self._due(m, now)]
+        if not due:
+            self.ctx.alive()  # heard from; a capped change goes out with a later advert
+            return
+        for m in due:
+            self._published[m.name] = (m, now)
+        self.ctx.emit(due)
+
+    def _due(self, m: Measurement, now: float) -> bool:
+        last = self._published.get(m.name)
+        if last is None:
+            return True
+        since = now - last[1]
+        if self.config.interval is not None and since < self.config.interval:
+            return False
+        return last[0] != m or since >= self.config.heartbeat
+
+
+CONFIG = BleConfig
+
+
+def create(config: BleConfig, ctx: DeviceContext) -> Driver[BleConfig]:
+    if config.mode == "gatt":
+        from drivers.ble_gatt import GattDriver  # noqa: PLC0415
+
+        return GattDriver(config, ctx)
+    return AdvertDriver(config, ctx)
