@@ -38,6 +38,10 @@ _ADVERT_ONLY = ("decoder", "bindkey", "heartbeat", "simulate", "scanning", "adap
 _GATT_ONLY = ("notify", "characteristics", "standard", "connect_timeout")
 
 
+_DECODER_OF: dict[str, str] = {"bthome": "bthome", "ruuvi": "ruuvi", "atc1441": "atc",
+                               "pvvx": "atc"}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,9 +77,11 @@ class CharacteristicConfig(_Strict):
 
 
 class SimulateConfig(_Strict):
-    """What a simulated device sends (only with ``adapter = "simulated"``)."""
+    """What a simulated device sends (only with ``adapter = "simulated"``).
 
-    format: AdvertFormat = "bthome"
+    ``format`` defaults to what the device's ``decoder`` reads (``auto``: BTHome)."""
+
+    format: AdvertFormat | None = None
     every: float = Field(2.0, gt=0)
     name: str | None = None
 
@@ -146,6 +152,9 @@ class BleConfig(DeviceConfig):
                              'not mode = "gatt"')
         if self.simulate is not None and self.adapter != SIMULATED:
             raise ValueError(f'simulate: only used with adapter = "{SIMULATED}"')
+        fmt = self.simulate.format if self.simulate is not None else None
+        if fmt is not None and self.decoder not in ("auto", _DECODER_OF[fmt]):
+            raise ValueError(f"simulate: format {fmt!r} is not read by decoder {self.decoder!r}")
         if self.bindkey is not None and self.decoder not in ("auto", "bthome"):
             raise ValueError("bindkey: only used with decoder = 'bthome' (or 'auto')")
         return self
@@ -180,12 +189,11 @@ class BleConfig(DeviceConfig):
     def bindkey_bytes(self) -> bytes | None:
         return None if self.bindkey is None else parse_bindkey(self.bindkey.get_secret_value())
 
-    def simulation(self) -> SimulateConfig:
-        if self.simulate is not None:
-            return self.simulate
-        fmt: AdvertFormat = {"ruuvi": "ruuvi", "atc": "pvvx"}.get(  # type: ignore[assignment]
-            self.decoder, "bthome")
-        return SimulateConfig(format=fmt)
+    def simulation(self) -> tuple[AdvertFormat, SimulateConfig]:
+        """The simulated device's advert format and settings."""
+        sim = self.simulate or SimulateConfig()
+        by_decoder: dict[str, AdvertFormat] = {"ruuvi": "ruuvi", "atc": "pvvx"}
+        return sim.format or by_decoder.get(self.decoder, "bthome"), sim
 
     def scanner_options(self) -> ScannerOptions:
         return ScannerOptions(passive=self.scanning == "passive", silence=self.adapter_silence)
@@ -212,8 +220,8 @@ def _register_simulated(source: AdvertSource, config: BleConfig) -> None:
     from drivers.ble_sim import SimulatedAdverts, SimulatedDevice  # noqa: PLC0415
 
     assert isinstance(source, SimulatedAdverts)
-    sim = config.simulation()
-    source.add(SimulatedDevice(config.address, sim.format, sim.every,
+    fmt, sim = config.simulation()
+    source.add(SimulatedDevice(config.address, fmt, sim.every,
                                bindkey=config.bindkey_bytes(), name=sim.name))
 
 
