@@ -55,6 +55,12 @@ class AdvertSource:
         self.adverts = 0
         self._subscribers: dict[str | None, list[Subscriber]] = {}
 
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
     @contextlib.contextmanager
     def subscribe(self, address: str | None, subscriber: Subscriber) -> Iterator[None]:
         """Adverts of ``address`` (upper case; ``None``: all) go to ``subscriber`` meanwhile."""

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway import __version__, simulate_cli
+from gateway import __version__, scan_cli, simulate_cli
 from gateway.config import Settings, default_config_path, load_config
 from gateway.errors import ConfigError, GatewayError
 from gateway.logs import setup_logging
@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="run the daemon")
     sub.add_parser("check", parents=[common], help="validate the config and print a summary")
     simulate_cli.add_parser(sub)
+    scan_cli.add_parser(sub)
     return parser
 
 
@@ -47,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(getattr(args, "log_level", "INFO"))
     if args.command == "simulate":
         return simulate_cli.run(args)
+    if args.command == "scan":
+        return scan_cli.run(args)
     path = default_config_path(args.config)
     try:
         settings = load_config(path)
