@@ -259,3 +259,54 @@ async def test_no_dbus_at_all_gives_a_clear_message(
     assert "no D-Bus system bus" in caplog.text
     assert 'adapter = "simulated"' in caplog.text
     assert "Traceback" not in caplog.text
+
+
+async def test_in_progress_errors_are_retried_until_the_adapter_is_free(
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """BlueZ answering StartDiscovery with org.bluez.Error.InProgress (bleak #1603): the method
+    of the mocked adapter is replaced by one that raises it, then restored."""
+    adapter = bluez_mock.mock_object(bluez_mock.add_adapter("hci0"))
+    adapter.AddMethod("org.bluez.Adapter1", "StartDiscovery", "", "",  # type: ignore[attr-defined]
+                      "raise dbus.exceptions.DBusException('Operation already in progress', "
+                      "name='org.bluez.Error.InProgress')")
+    root = "sensor-gateway/ble-busy"
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-busy")  # type: ignore[arg-type]
+                             + ble_device("bt", ADDRESS))
+    status = f"{root}/bt/status"
+    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
+                running(settings), advertiser(bluez_mock) as bt):
+        bt.send({BTHOME_UUID: BTHOME})
+        await sub.wait_for(lambda: last_status(sub, status) == "offline")
+        assert "InProgress" in caplog.text
+        assert not sub.on(f"{root}/bt/temperature")
+        adapter.AddMethod("org.bluez.Adapter1", "StartDiscovery", "", "",  # type: ignore[attr-defined]
+                          "self.props['org.bluez.Adapter1']['Discovering'] = True")
+        await sub.wait_for(lambda: sub.on(f"{root}/bt/temperature"), timeout=RECOVERY)
+        assert last_status(sub, status) == "online"
+
+
+async def test_silent_adapter_is_restarted_and_its_devices_reported_offline(
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No advert from anyone for adapter_silence seconds (a wedged adapter looks like this):
+    the scan is restarted and the devices are offline before their own timeout."""
+    caplog.set_level(logging.INFO, "drivers.ble")
+    bluez_mock.add_adapter("hci0")
+    root = "sensor-gateway/ble-wedge"
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-wedge")  # type: ignore[arg-type]
+                             + ble_device("bt", ADDRESS, "adapter_silence = 1\ntimeout = 600"))
+    status = f"{root}/bt/status"
+    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
+                running(settings), advertiser(bluez_mock) as bt):
+        bt.send({BTHOME_UUID: BTHOME})
+        await sub.wait_for(lambda: last_status(sub, status) == "online")
+        scans_before = caplog.text.count("BLE adapter hci0: scanning")
+        bt.stop()
+        await sub.wait_for(lambda: last_status(sub, status) == "offline")
+        assert "no advertisement from any device" in caplog.text
+        bt.send({BTHOME_UUID: BTHOME_WARMER})
+        await sub.wait_for(lambda: last_status(sub, status) == "online", timeout=RECOVERY)
+        assert caplog.text.count("BLE adapter hci0: scanning") > scans_before  # restarted
