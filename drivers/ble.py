@@ -29,6 +29,7 @@ __all__ = ["CONFIG", "BleConfig", "create"]
 SIMULATED = "simulated"
 TIMEOUT_DEFAULT = 300.0  # seconds without an advert (or a GATT reading) before offline
 HEARTBEAT_DEFAULT = 300.0
+ADAPTER_SILENCE_DEFAULT = 300.0  # nobody heard on an adapter for this long: restart its scan
 GATT_INTERVAL_DEFAULT = 60.0
 _MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 _ADAPTER = re.compile(r"^hci[0-9]+$")
@@ -98,7 +99,7 @@ class BleConfig(DeviceConfig):
     bindkey: SecretStr | None = None
     heartbeat: float = Field(HEARTBEAT_DEFAULT, gt=0)
     scanning: Literal["active", "passive"] = "active"
-    adapter_silence: float = Field(300.0, gt=0)
+    adapter_silence: float | None = Field(None, gt=0)
     simulate: SimulateConfig | None = None
     # GATT mode
     notify: bool = False
@@ -196,7 +197,8 @@ class BleConfig(DeviceConfig):
         return sim.format or by_decoder.get(self.decoder, "bthome"), sim
 
     def scanner_options(self) -> ScannerOptions:
-        return ScannerOptions(passive=self.scanning == "passive", silence=self.adapter_silence)
+        silence = self.adapter_silence or max(ADAPTER_SILENCE_DEFAULT, self.offline_after())
+        return ScannerOptions(passive=self.scanning == "passive", silence=silence)
 
 
 # --- sources --------------------------------------------------------------------------------

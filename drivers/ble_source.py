@@ -24,6 +24,7 @@ from gateway.backoff import Backoff
 from gateway.errors import AdapterUnavailable
 
 if TYPE_CHECKING:
+    from bleak import BleakScanner
     from bleak.backends.device import BLEDevice
     from bleak.backends.scanner import AdvertisementData
     from dbus_fast.aio import MessageBus
@@ -80,12 +81,20 @@ class AdvertSource:
     def has_subscribers(self) -> bool:
         return bool(self._subscribers)
 
+    def wants(self, address: str) -> bool:
+        """Is anyone listening to ``address`` (upper case)?"""
+        return address in self._subscribers or None in self._subscribers
+
     def dispatch(self, advert: Advert) -> None:
         self.last_advert = time.monotonic()
         self.adverts += 1
         for key in (advert.address.upper(), None):
             for subscriber in self._subscribers.get(key, ()):
-                subscriber.on_advert(advert)
+                try:
+                    subscriber.on_advert(advert)
+                except Exception:  # a bug in one device's handling must not stop the others
+                    log.exception("%s: handling an advert of %s failed", self.name,
+                                  advert.address)
 
     def set_up(self) -> None:
         if self.up is not True:
@@ -134,6 +143,7 @@ class AdapterScanner(AdvertSource):
         self.adapter = adapter
         self.options = options or ScannerOptions()
         self.devices: dict[str, BLEDevice] = {}
+        self._bleak: BleakScanner | None = None
         self._seen: dict[str, asyncio.Event] = {}
         self._stack = contextlib.AsyncExitStack()
 
@@ -149,8 +159,10 @@ class AdapterScanner(AdvertSource):
     async def wait_for_device(self, address: str, within: float) -> BLEDevice:
         """The ``BLEDevice`` last seen at ``address``; waits for one up to ``within`` s."""
         key = address.upper()
-        if key in self.devices:
-            return self.devices[key]
+        known = self._bleak.discovered_devices_and_advertisement_data if self._bleak else {}
+        for found, _ in known.values():
+            if found.address.upper() == key:
+                return found
         seen = self._seen.setdefault(key, asyncio.Event())
         try:
             async with asyncio.timeout(within):
@@ -161,7 +173,7 @@ class AdapterScanner(AdvertSource):
                                      f"{within:g}s{state}") from None
         finally:
             self._seen.pop(key, None)
-        device = self.devices.get(key)
+        device = self.devices.pop(key, None)
         if device is None:
             raise AdapterUnavailable(f"{address} vanished from {self.adapter}")
         return device
@@ -204,9 +216,11 @@ class AdapterScanner(AdvertSource):
                                scanning_mode="passive" if self.options.passive else "active",
                                bluez=bluez)  # type: ignore[arg-type]
         await scanner.start()
+        self._bleak = scanner
         try:
             yield
         finally:
+            self._bleak = None
             self.devices.clear()
             await _stop_quietly(scanner.stop)
 
@@ -218,17 +232,22 @@ class AdapterScanner(AdvertSource):
             await probe_adapter(bus, self.adapter)
             quiet = time.monotonic() - self.last_advert
             if self.has_subscribers and quiet >= silence:
+                hint = (" (passive scanning needs BlueZ >= 5.56 running with --experimental)"
+                        if self.options.passive else "")
                 raise AdapterUnavailable(
                     f"no advertisement from any device for {quiet:.0f}s (wedged?): "
-                    "restarting the scan")
+                    f"restarting the scan{hint}")
 
     def _on_bleak_advert(self, device: BLEDevice, data: AdvertisementData) -> None:
         address = device.address.upper()
-        self.devices[address] = device
         seen = self._seen.get(address)
-        if seen is not None:
+        if seen is not None:  # a GATT device waits for it (only those are kept: bounded)
+            self.devices[address] = device
             seen.set()
-        self.dispatch(Advert.from_bleak(address, data))
+        if self.wants(address):
+            self.dispatch(Advert.from_bleak(address, data))
+        else:
+            self.last_advert = time.monotonic()  # somebody is there: the adapter works
 
 
 async def _stop_quietly(stop: Any) -> None:  # noqa: ANN401 - bleak's stop coroutine function
