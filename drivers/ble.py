@@ -107,6 +107,14 @@ class BleConfig(DeviceConfig):
     standard: bool = True
     connect_timeout: float = Field(20.0, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _gatt_interval(cls, data: Any) -> Any:  # noqa: ANN401 - raw TOML
+        """GATT devices poll every 60 s unless told otherwise."""
+        if isinstance(data, dict) and data.get("mode") == "gatt" and "interval" not in data:
+            return {**data, "interval": GATT_INTERVAL_DEFAULT}
+        return data
+
     @field_validator("address", mode="before")
     @classmethod
     def _address(cls, value: Any) -> Any:  # noqa: ANN401 - raw TOML
@@ -228,12 +236,15 @@ def _register_simulated(source: AdvertSource, config: BleConfig) -> None:
 
 
 def _check_scanner(source: AdvertSource, config: BleConfig, ctx: DeviceContext) -> None:
+    """Warn when this device asks for scanner settings the adapter's scanner does not have."""
     assert isinstance(source, AdapterScanner)
-    if source.options.key() != config.scanner_options().key():
-        ctx.log.warning("%s already scans with %s scanning and adapter_silence = %gs; this "
+    mine, theirs = config.scanner_options(), source.options
+    explicit = config.model_fields_set
+    if ("scanning" in explicit and mine.passive != theirs.passive) or (
+            "adapter_silence" in explicit and mine.silence != theirs.silence):
+        ctx.log.warning("%s already scans with scanning = %r and adapter_silence = %gs; this "
                         "device's settings are ignored", config.adapter,
-                        "passive" if source.options.passive else "active",
-                        source.options.silence)
+                        "passive" if theirs.passive else "active", theirs.silence)
 
 
 # --- advertisement mode ---------------------------------------------------------------------

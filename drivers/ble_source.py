@@ -125,9 +125,6 @@ class ScannerOptions:
         self.probe_every = probe_every
         self.retry_max = retry_max
 
-    def key(self) -> tuple[bool, float]:
-        return (self.passive, self.silence)
-
 
 class AdapterScanner(AdvertSource):
     """One ``BleakScanner`` on one adapter, kept running whatever happens to the adapter.
