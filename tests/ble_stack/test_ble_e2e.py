@@ -310,3 +310,29 @@ async def test_silent_adapter_is_restarted_and_its_devices_reported_offline(
         bt.send({BTHOME_UUID: BTHOME_WARMER})
         await sub.wait_for(lambda: last_status(sub, status) == "online", timeout=RECOVERY)
         assert caplog.text.count("BLE adapter hci0: scanning") > scans_before  # restarted
+
+
+async def test_bluetoothd_restart_is_survived(
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """bluetoothd dies (org.bluez leaves the bus) and starts again with the adapter back."""
+    bluez_mock.add_adapter("hci0")
+    root = "sensor-gateway/ble-bluetoothd"
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-bluetoothd")  # type: ignore[arg-type]
+                             + ble_device("bt", ADDRESS))
+    status = f"{root}/bt/status"
+    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
+                running(settings), advertiser(bluez_mock) as bt):
+        bt.send({BTHOME_UUID: BTHOME})
+        await sub.wait_for(lambda: last_status(sub, status) == "online")
+        bt.stop()
+        bluez_mock.stop_bluez()
+        await sub.wait_for(lambda: last_status(sub, status) == "offline")
+        assert "BlueZ (bluetoothd) is not running" in caplog.text
+        bluez_mock.start_bluez()
+        bluez_mock.add_adapter("hci0")
+        bt.send({BTHOME_UUID: BTHOME_WARMER})
+        await sub.wait_for(lambda: (25.07, "°C") in values(sub, f"{root}/bt/temperature"),
+                           timeout=RECOVERY)
+        assert last_status(sub, status) == "online"
