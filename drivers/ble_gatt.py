@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from drivers.base import DeviceContext, Driver
+from drivers.base import Driver
 from drivers.ble_decoders import uuid16
 from gateway.errors import DecodeError, DeviceUnavailable
 from gateway.readings import Measurement
@@ -191,10 +191,6 @@ async def _connected(device: BLEDevice, config: BleConfig,
         with contextlib.suppress(BleakError, EOFError, OSError, TimeoutError):
             async with asyncio.timeout(10):
                 await client.disconnect()
-
-
-def create(config: BleConfig, ctx: DeviceContext) -> GattDriver:
-    return GattDriver(config, ctx)
 
 
 def scanner_of(source: object) -> AdapterScanner:

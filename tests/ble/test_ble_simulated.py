@@ -90,3 +90,23 @@ def test_simulated_ble_never_imports_bleak_or_dbus(mosquitto: Mosquitto, tmp_pat
                             text=True, check=False, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_daemon_without_ble_devices_never_imports_the_ble_stack(tmp_path: Path) -> None:
+    """The BLE config model is imported by every daemon (config validation); its stack is not."""
+    config = tmp_path / "c.toml"
+    config.write_text('[[devices]]\nid = "a"\ndriver = "simulated"\nsensors = ["co2"]\n')
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from gateway.config import load_config\n"
+        "from gateway.daemon import Gateway\n"
+        f"Gateway(load_config(Path({str(config)!r})))\n"
+        "import drivers.ble, drivers.ble_source, drivers.ble_gatt, drivers.ble_sim\n"
+        "heavy = ('bleak', 'dbus_fast', 'bleak_retry_connector', 'cryptography')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
