@@ -33,6 +33,7 @@ __all__ = ["AdapterScanner", "AdvertSource", "ScannerOptions", "Subscriber", "de
 
 log = logging.getLogger("drivers.ble")
 
+DBUS_TIMEOUT = 5.0  # seconds for BlueZ to answer a call before it counts as hung
 SYSTEM_BUS_DEFAULT = "unix:path=/run/dbus/system_bus_socket"
 NO_DBUS_HINT = ("BLE needs BlueZ on the D-Bus system bus; on a machine without Bluetooth use "
                 'adapter = "simulated"')
@@ -212,7 +213,13 @@ class AdapterScanner(AdvertSource):
         scanner = BleakScanner(self._on_bleak_advert,
                                scanning_mode="passive" if self.options.passive else "active",
                                bluez=bluez)  # type: ignore[arg-type]
-        await scanner.start()
+        try:
+            async with asyncio.timeout(DBUS_TIMEOUT):
+                await scanner.start()
+        except TimeoutError:
+            await _stop_quietly(scanner.stop)
+            raise AdapterUnavailable(f"BlueZ did not start the scan on {self.adapter} within "
+                                     f"{DBUS_TIMEOUT:g}s (bluetoothd hung?)") from None
         self._bleak = scanner
         try:
             yield
@@ -250,7 +257,7 @@ class AdapterScanner(AdvertSource):
 async def _stop_quietly(stop: Any) -> None:  # noqa: ANN401 - bleak's stop coroutine function
     """Stop a scan whose adapter may be gone already (UnknownObject): log, never raise."""
     try:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(DBUS_TIMEOUT):
             await stop()
     except Exception as exc:  # noqa: BLE001 - the adapter may have vanished under it
         log.debug("stopping the scan failed (adapter gone?): %r", exc)
@@ -298,10 +305,15 @@ async def probe_adapter(bus: MessageBus, adapter: str) -> None:
     """AdapterUnavailable unless BlueZ runs and ``adapter`` exists and is powered."""
     from dbus_fast import Message, MessageType  # noqa: PLC0415
 
-    reply = await bus.call(Message(
-        destination="org.bluez", path=f"/org/bluez/{adapter}",
-        interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
-        body=["org.bluez.Adapter1", "Powered"]))
+    try:
+        async with asyncio.timeout(DBUS_TIMEOUT):
+            reply = await bus.call(Message(
+                destination="org.bluez", path=f"/org/bluez/{adapter}",
+                interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
+                body=["org.bluez.Adapter1", "Powered"]))
+    except TimeoutError:
+        raise AdapterUnavailable(
+            f"BlueZ did not answer within {DBUS_TIMEOUT:g}s (bluetoothd hung?)") from None
     if reply is None:
         raise AdapterUnavailable(f"no answer from BlueZ about {adapter}")
     if reply.message_type == MessageType.ERROR:

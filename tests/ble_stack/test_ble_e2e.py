@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator, Mapping
 
 import pytest
@@ -332,6 +333,34 @@ async def test_bluetoothd_restart_is_survived(
         assert "BlueZ (bluetoothd) is not running" in caplog.text
         bluez_mock.start_bluez()
         bluez_mock.add_adapter("hci0")
+        bt.send({BTHOME_UUID: BTHOME_WARMER})
+        await sub.wait_for(lambda: (25.07, "°C") in values(sub, f"{root}/bt/temperature"),
+                           timeout=RECOVERY)
+        assert last_status(sub, status) == "online"
+
+
+async def test_hung_bluetoothd_is_noticed_and_survived(
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """bluetoothd stops answering (the mock process is SIGSTOPped), then resumes (SIGCONT)."""
+    bluez_mock.add_adapter("hci0")
+    root = "sensor-gateway/ble-hung"
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-hung")  # type: ignore[arg-type]
+                             + ble_device("bt", ADDRESS))
+    status = f"{root}/bt/status"
+    assert bluez_mock.process is not None
+    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
+                running(settings), advertiser(bluez_mock) as bt):
+        bt.send({BTHOME_UUID: BTHOME})
+        await sub.wait_for(lambda: last_status(sub, status) == "online")
+        bt.stop()
+        bluez_mock.process.send_signal(signal.SIGSTOP)
+        try:
+            await sub.wait_for(lambda: last_status(sub, status) == "offline", timeout=20)
+            assert "BlueZ did not answer" in caplog.text
+        finally:
+            bluez_mock.process.send_signal(signal.SIGCONT)
         bt.send({BTHOME_UUID: BTHOME_WARMER})
         await sub.wait_for(lambda: (25.07, "°C") in values(sub, f"{root}/bt/temperature"),
                            timeout=RECOVERY)
