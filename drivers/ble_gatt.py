@@ -177,14 +177,19 @@ async def _connected(device: BLEDevice, config: BleConfig,
         establish_connection,
     )
 
+    limit = 3 * config.connect_timeout
     try:
-        async with asyncio.timeout(3 * config.connect_timeout):
+        async with asyncio.timeout(limit):
             client = await establish_connection(
                 BleakClientWithServiceCache, device, config.id,
                 disconnected_callback=lambda _: on_disconnect(), max_attempts=3,
                 timeout=config.connect_timeout)
-    except (BleakError, EOFError, OSError, TimeoutError) as exc:
-        raise DeviceUnavailable(f"cannot connect to {config.address}: {exc}") from exc
+    except TimeoutError:
+        raise DeviceUnavailable(f"cannot connect to {config.address}: no connection "
+                                f"within {limit:g}s") from None
+    except (BleakError, EOFError, OSError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise DeviceUnavailable(f"cannot connect to {config.address}: {reason}") from exc
     try:
         yield client
     finally:

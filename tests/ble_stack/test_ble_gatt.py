@@ -14,6 +14,7 @@ import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from support.blemock import BlueZMock
 from support.broker import Mosquitto
 from support.daemon import base_config
@@ -122,3 +123,32 @@ async def test_gatt_notifications_and_reconnect_after_disconnect(
         await sub.wait_for(lambda: sub.on(status)[-1].text == "online", timeout=20)
         bluez_mock.notify(chars["temperature"], struct.pack("<h", 2300))
         await sub.wait_for(lambda: latest(sub, f"{root}/g/temperature") == (23.0, "°C"))
+
+
+async def test_gatt_connect_failures_are_retried_until_the_device_accepts(
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The peripheral refuses connections (Device1.Connect answers org.bluez.Error.Failed,
+    as BlueZ does for an aborted LE connection), then accepts them."""
+    peripheral(bluez_mock)
+    device = bluez_mock.mock_object(bluez_mock.device_path("hci0", ADDRESS))
+    device.AddMethod("org.bluez.Device1", "Connect", "", "",  # type: ignore[attr-defined]
+                     "raise dbus.exceptions.DBusException('le-connection-abort-by-local', "
+                     "name='org.bluez.Error.Failed')")
+    root = "sensor-gateway/ble-gatt-refuse"
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-gatt-refuse")
+                             + gatt_device())
+    status = f"{root}/g/status"
+    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
+                running(settings), advertising(bluez_mock)):
+        await sub.wait_for(lambda: sub.on(status) and sub.on(status)[-1].text == "offline",
+                           timeout=30)
+        assert "cannot connect to C4:7C:8D:6A:11:22" in caplog.text
+        assert not sub.on(f"{root}/g/temperature")
+        device.AddMethod("org.bluez.Device1", "Connect", "", "",  # type: ignore[attr-defined]
+                         "self.UpdateProperties('org.bluez.Device1', "
+                         "{'Connected': dbus.Boolean(True), 'ServicesResolved': dbus.Boolean(True)})")
+        await sub.wait_for(lambda: latest(sub, f"{root}/g/temperature") == (21.5, "°C"),
+                           timeout=30)
+        assert sub.on(status)[-1].text == "online"
