@@ -365,3 +365,18 @@ async def test_hung_bluetoothd_is_noticed_and_survived(
         await sub.wait_for(lambda: (25.07, "°C") in values(sub, f"{root}/bt/temperature"),
                            timeout=RECOVERY)
         assert last_status(sub, status) == "online"
+
+
+async def test_passive_scanning(
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object
+) -> None:
+    """scanning = "passive" registers an advertisement monitor with BlueZ's
+    AdvertisementMonitorManager1 (the mock accepts it but does not filter by its patterns)."""
+    bluez_mock.add_adapter("hci0")
+    root = "sensor-gateway/ble-passive"
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-passive")  # type: ignore[arg-type]
+                             + ble_device("bt", ADDRESS, 'scanning = "passive"'))
+    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
+                running(settings), advertiser(bluez_mock) as bt):
+        bt.send({BTHOME_UUID: BTHOME})
+        await sub.wait_for(lambda: values(sub, f"{root}/bt/temperature") == [(25.06, "°C")])
