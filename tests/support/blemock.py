@@ -13,6 +13,9 @@ depends on, into a ``conftest.py``)::
 GATT is enough for ``BleakClient``: :meth:`BlueZMock.add_characteristic` then connect, read,
 write, notify (:meth:`BlueZMock.notify`), disconnect.
 
+bluetoothd dying and coming back: :meth:`BlueZMock.stop_bluez` / :meth:`BlueZMock.start_bluez`
+(a fresh mock without adapters); a hung one: SIGSTOP/SIGCONT to :attr:`BlueZMock.process`.
+
 Needs ``dbus-daemon`` (Debian package ``dbus``) and python-dbusmock with dbus-python. Without
 them the fixture skips, or fails when ``CI=true``.
 
