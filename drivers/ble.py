@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -216,7 +217,7 @@ def source_key(config: BleConfig) -> tuple[str, str]:
     return ("ble", config.adapter)
 
 
-def open_source(ctx: DeviceContext, config: BleConfig) -> Any:  # noqa: ANN401 - an async CM
+def open_source(ctx: DeviceContext, config: BleConfig) -> AbstractAsyncContextManager[AdvertSource]:
     """The shared source of ``config.adapter``: its scanner, or the simulated adverts."""
     if config.simulated:
         from drivers.ble_sim import SimulatedAdverts  # noqa: PLC0415

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,30 @@ def test_a_daemon_without_ble_devices_never_imports_the_ble_stack(tmp_path: Path
                             text=True, check=False, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_scan_on_a_terminal_redraws_a_live_table() -> None:
+    """On a real pseudo-terminal the table is redrawn every second (ANSI home + clear)."""
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "scan", "ble", "--seconds", "2.5",
+             "--adapter", "simulated"],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=slave,
+            stderr=subprocess.PIPE)
+        os.close(slave)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        assert proc.wait(timeout=30) == 0
+    finally:
+        os.close(master)
+    text = output.decode()
+    assert text.count("\x1b[H\x1b[2J") >= 2  # redrawn, not printed once
+    assert "sim-bthome" in text and "temperature=" in text
