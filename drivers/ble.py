@@ -295,6 +295,8 @@ class AdvertDriver(Driver[BleConfig]):
         if not due:
             self.ctx.alive()  # heard from; a capped change goes out with a later advert
             return
+        if self.config.layout == "device":
+            due = list(self._decoded)  # one object per message: always the whole device
         for m in due:
             self._published[m.name] = (m, now)
         self.ctx.emit(due)

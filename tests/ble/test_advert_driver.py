@@ -139,3 +139,11 @@ def test_adapter_down_reports_offline(clock: Clock) -> None:
     drv, ctx = driver()
     drv.on_down("adapter hci0 not found")
     assert ctx.offline_reasons == ["adapter hci0 not found"]
+
+
+def test_device_layout_publishes_every_value_when_one_changes(clock: Clock) -> None:
+    drv, ctx = driver(layout="device")
+    drv.on_advert(advert(21.5, packet=1))
+    clock.now += 1
+    drv.on_advert(advert(21.6, packet=2))
+    assert ctx.emitted[1] == [M("battery", 90, "%"), M("temperature", 21.6, "°C")]
