@@ -1,9 +1,10 @@
 """BLE sensors: advertisement sensors (BTHome, Ruuvi, ATC/pvvx) and GATT sensors.
 
 Advertisement mode: one scanner per adapter for the whole daemon (:mod:`drivers.ble_source`)
-dispatches adverts by address to the devices; each decodes its own, publishes changed values,
-re-publishes an unchanged one every ``heartbeat`` seconds, and is offline after ``timeout``
-seconds without an advert. ``adapter = "simulated"`` replaces the radio with simulated devices
+dispatches adverts by address to the devices; each decodes its own and hands every advert's
+values to the core, whose report-by-exception (defaults here: ``deadband = 0``,
+``heartbeat = 300``) publishes changes and a periodic repeat; offline after ``timeout`` seconds
+without an advert. ``adapter = "simulated"`` replaces the radio with simulated devices
 sending real advert bytes (:mod:`drivers.ble_sim`). GATT mode: :mod:`drivers.ble_gatt`.
 
 bleak, dbus-fast and bleak-retry-connector are imported only when a BLE device runs.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Self
 
@@ -36,7 +36,7 @@ _MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 _ADAPTER = re.compile(r"^hci[0-9]+$")
 
 # Options that only mean something in one mode (or with the simulated adapter).
-_ADVERT_ONLY = ("decoder", "bindkey", "heartbeat", "simulate", "scanning", "adapter_silence")
+_ADVERT_ONLY = ("decoder", "bindkey", "simulate", "scanning", "adapter_silence")
 _GATT_ONLY = ("notify", "characteristics", "standard", "connect_timeout")
 
 
@@ -98,7 +98,6 @@ class BleConfig(DeviceConfig):
     # advertisement mode
     decoder: str = "auto"
     bindkey: SecretStr | None = None
-    heartbeat: float = Field(HEARTBEAT_DEFAULT, gt=0)
     scanning: Literal["active", "passive"] = "active"
     adapter_silence: float | None = Field(None, gt=0)
     simulate: SimulateConfig | None = None
@@ -110,11 +109,14 @@ class BleConfig(DeviceConfig):
 
     @model_validator(mode="before")
     @classmethod
-    def _gatt_interval(cls, data: Any) -> Any:  # noqa: ANN401 - raw TOML
-        """GATT devices poll every 60 s unless told otherwise."""
-        if isinstance(data, dict) and data.get("mode") == "gatt" and "interval" not in data:
-            return {**data, "interval": GATT_INTERVAL_DEFAULT}
-        return data
+    def _mode_defaults(cls, data: Any) -> Any:  # noqa: ANN401 - raw TOML
+        """GATT devices poll every 60 s; advertisement devices report by exception (every
+        change, an unchanged value every 300 s) unless the config says otherwise."""
+        if not isinstance(data, dict):
+            return data
+        if data.get("mode") == "gatt":
+            return {"interval": GATT_INTERVAL_DEFAULT, **data}
+        return {"deadband": 0, "heartbeat": HEARTBEAT_DEFAULT, **data}
 
     @field_validator("address", mode="before")
     @classmethod
@@ -189,7 +191,9 @@ class BleConfig(DeviceConfig):
         return self.offline_after() if self.mode == "gatt" else None
 
     def publish_interval(self) -> float | None:
-        return None  # the driver applies ``interval`` itself, deferring rather than dropping
+        """Advertisement mode: the cap. A change held back is published with a later advert
+        (the core compares with the last *published* value)."""
+        return self.interval if self.mode == "advertisement" else None
 
     def sensor_names(self) -> list[str] | None:
         if self.mode == "gatt" and self.characteristics and not self.standard:
@@ -252,15 +256,14 @@ def _check_scanner(source: AdvertSource, config: BleConfig, ctx: DeviceContext) 
 
 
 class AdvertDriver(Driver[BleConfig]):
-    """Decodes this device's adverts and publishes by exception, per sensor: a value that
-    changed (at most once per ``interval``), or an unchanged one every ``heartbeat``."""
+    """Decodes this device's adverts and hands each one's values to the core, which keeps the
+    device online and applies report-by-exception and the ``interval`` cap."""
 
     def __init__(self, config: BleConfig, ctx: DeviceContext) -> None:
         super().__init__(config, ctx)
         self._bindkey = config.bindkey_bytes()
         self._last_raw: object = None
         self._decoded: tuple[Measurement, ...] = ()
-        self._published: dict[str, tuple[Measurement, float]] = {}
 
     async def run(self) -> None:
         async with open_source(self.ctx, self.config) as source:
@@ -288,27 +291,7 @@ class AdvertDriver(Driver[BleConfig]):
             self._last_raw = raw
             self._decoded = decoded.measurements
         if self._decoded:
-            self._publish(time.monotonic())
-
-    def _publish(self, now: float) -> None:
-        due = [m for m in self._decoded if self._due(m, now)]
-        if not due:
-            self.ctx.alive()  # heard from; a capped change goes out with a later advert
-            return
-        if self.config.layout == "device":
-            due = list(self._decoded)  # one object per message: always the whole device
-        for m in due:
-            self._published[m.name] = (m, now)
-        self.ctx.emit(due)
-
-    def _due(self, m: Measurement, now: float) -> bool:
-        last = self._published.get(m.name)
-        if last is None:
-            return True
-        since = now - last[1]
-        if self.config.interval is not None and since < self.config.interval:
-            return False
-        return last[0] != m or since >= self.config.heartbeat
+            self.ctx.emit(self._decoded)
 
 
 CONFIG = BleConfig

@@ -10,11 +10,22 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway import __version__, scan_cli, simulate_cli
+from gateway import (
+    __version__,
+    init_cli,
+    monitor_cli,
+    scan_cli,
+    schema_cli,
+    simulate_cli,
+)
 from gateway.config import Settings, default_config_path, load_config
 from gateway.errors import ConfigError, GatewayError
 from gateway.logs import setup_logging
+
+if TYPE_CHECKING:
+    from drivers.base import DeviceConfig
 
 __all__ = ["main"]
 
@@ -39,23 +50,40 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="run the daemon")
     sub.add_parser("check", parents=[common], help="validate the config and print a summary")
     simulate_cli.add_parser(sub)
+    monitor_cli.add_parser(sub, common)
     scan_cli.add_parser(sub)
+    schema_cli.add_parser(sub)
+    init_cli.add_parser(sub)
     return parser
 
 
+# Commands that need no config file.
+_STANDALONE = {"simulate": simulate_cli.run, "scan": scan_cli.run, "schema": schema_cli.run,
+               "init": init_cli.run}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `sensor-gateway schema | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(getattr(args, "log_level", "INFO"))
-    if args.command == "simulate":
-        return simulate_cli.run(args)
-    if args.command == "scan":
-        return scan_cli.run(args)
+    if args.command in _STANDALONE:
+        return _STANDALONE[args.command](args)
     path = default_config_path(args.config)
     try:
         settings = load_config(path)
         if args.command == "check":
             print(summary(path, settings))
             return EXIT_OK
+        if args.command == "monitor":
+            return monitor_cli.run(args, settings)
         return _run(settings)
     except ConfigError as exc:
         _print_config_error(path, exc)
@@ -121,9 +149,23 @@ def summary(path: Path, settings: Settings) -> str:
         f"{settings.buffer.overflow}",
         f"devices: {len(settings.expanded_devices())}",
     ]
+    if settings.homeassistant.discovery:
+        lines.insert(-1, f"home assistant: discovery under {settings.homeassistant.prefix}/device/")
     for device in settings.devices:
         lines.extend(_device_lines(root, device))
     return "\n".join(lines)
+
+
+def _report_text(device: DeviceConfig, sensors: list[str] | None) -> str:
+    """``temperature 0.2 (heartbeat 300s), humidity 2%`` for ``check``."""
+    names = sensors or (list(device.deadband) if isinstance(device.deadband, dict) else ["*"])
+    parts = []
+    for name in names:
+        policy = device.report_policy(name) if name != "*" else device.report_policy("")
+        if policy is not None:
+            beat = f" (heartbeat {policy.heartbeat:g}s)" if policy.heartbeat else ""
+            parts.append(f"{'every sensor' if name == '*' else name} {policy.deadband}{beat}")
+    return ", ".join(parts)
 
 
 def _device_lines(root: str, device: object) -> list[str]:
@@ -134,9 +176,11 @@ def _device_lines(root: str, device: object) -> list[str]:
     expanded = device.expand()
     name = device.id if len(expanded) == 1 else f"{expanded[0].id} .. {expanded[-1].id}"
     sensors = device.sensor_names()
-    timing = f"every {device.interval:g}s" if device.interval else "on change"
-    lines = [f"  - {name} ({device.driver}, {timing}): "
+    every = f"every {device.interval:g}s" if device.interval else "as it streams"
+    lines = [f"  - {name} ({device.driver}, {every}): "
              + (", ".join(sensors) if sensors else "sensors known once it runs")]
+    if device.deadband is not None:
+        lines.append(f"      report by exception: {_report_text(device, sensors)}")
     layout = TopicLayout(root)
     first = expanded[0].id
     if device.layout == "device":

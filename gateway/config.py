@@ -39,6 +39,7 @@ from gateway.topics import sanitize
 __all__ = [
     "BufferSection",
     "GatewaySection",
+    "HomeAssistantSection",
     "MqttSection",
     "Settings",
     "StrictModel",
@@ -120,6 +121,20 @@ class BufferSection(StrictModel):
     overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
 
 
+class HomeAssistantSection(StrictModel):
+    """Home Assistant MQTT discovery (see gateway/homeassistant.py)."""
+
+    discovery: bool = False
+    prefix: str = Field("homeassistant", min_length=1)
+    support_url: str | None = None  # origin.support_url in the discovery payloads
+
+    @model_validator(mode="after")
+    def _prefix_is_a_topic(self) -> Self:
+        if any(c in self.prefix for c in "+#\x00") or self.prefix.startswith("$"):
+            raise ValueError("prefix: must not contain '+', '#', NUL or start with '$'")
+        return self
+
+
 def _device_union() -> Any:  # noqa: ANN401 - a union built at run time from the registry
     models = tuple(registry.config_models().values())
     return Annotated[Union[models], Field(discriminator="driver")]  # noqa: UP007
@@ -139,6 +154,7 @@ class Settings(BaseSettings):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     mqtt: MqttSection = Field(default_factory=MqttSection)
     buffer: BufferSection = Field(default_factory=BufferSection)
+    homeassistant: HomeAssistantSection = Field(default_factory=HomeAssistantSection)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     @classmethod

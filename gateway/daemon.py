@@ -11,6 +11,7 @@ from gateway.buffer import MemoryBuffer
 from gateway.config import Settings
 from gateway.device import Device
 from gateway.embedded_broker import embedded_broker
+from gateway.homeassistant import Discovery
 from gateway.publisher import OFFLINE, ONLINE, Publisher
 from gateway.resources import SharedResources
 from gateway.topics import TopicLayout
@@ -30,6 +31,9 @@ class Gateway:
         client_id = settings.mqtt.client_id or f"sensor-gateway-{settings.gateway.id}"
         self.publisher = Publisher(settings.mqtt, self.topics, self.buffer, client_id)
         self.devices: dict[str, Device] = {}
+        self.discovery: Discovery | None = None
+        if settings.homeassistant.discovery:
+            self.discovery = Discovery(settings, self.publisher)
         self.ready = asyncio.Event()
         self._device_tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -41,6 +45,8 @@ class Gateway:
             async with asyncio.TaskGroup() as tg:
                 publisher = tg.create_task(self.publisher.run(), name="publisher")
                 shared = SharedResources(tg)
+                if self.discovery is not None:
+                    self.discovery.start(self.settings.expanded_devices())
                 for config in self.settings.expanded_devices():
                     self._start_device(tg, shared, config)
                 log.info("running: %d devices, publishing under %s to %s:%d",
@@ -59,6 +65,7 @@ class Gateway:
             shared=shared,
             on_status=self._device_status,
             restart=(gateway.restart_delay_initial, gateway.restart_delay_max),
+            on_new_sensor=self.discovery.sensor_seen if self.discovery else None,
         )
         self.devices[device.device_id] = device
         name = f"device[{device.device_id}]"

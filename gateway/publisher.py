@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 
 import aiomqtt
 
@@ -28,6 +29,9 @@ log = logging.getLogger("gateway.publisher")
 ONLINE = "online"
 OFFLINE = "offline"
 
+# handler(topic, payload, retained) for a subscription: plain, quick, never raises.
+MessageHandler = Callable[[str, bytes, bool], None]
+
 
 class Publisher:
     def __init__(
@@ -41,6 +45,8 @@ class Publisher:
         self.published = 0
         self.reconnects = 0
         self._statuses: dict[str, str] = {topics.gateway_status: ONLINE}
+        self._retained: dict[str, str] = {}  # other retained state (HA discovery configs)
+        self._subscriptions: dict[str, MessageHandler] = {}
         self._dirty: set[str] = set()
         self._status_changed = asyncio.Event()
         self._statuses_sent = asyncio.Event()
@@ -56,6 +62,24 @@ class Publisher:
         self._dirty.add(topic)
         self._statuses_sent.clear()
         self._status_changed.set()
+
+    def set_retained(self, topic: str, payload: str, *, force: bool = False) -> None:
+        """Retained state that is not a status (``going_offline`` leaves it alone); kept and
+        re-sent after every reconnect. ``force`` sends it again even if unchanged."""
+        if self._retained.get(topic) == payload and not force:
+            return
+        self._retained[topic] = payload
+        self._dirty.add(topic)
+        self._statuses_sent.clear()
+        self._status_changed.set()
+
+    def retained(self, topic: str) -> str | None:
+        """The retained payload last given to :meth:`set_retained` for ``topic``."""
+        return self._retained.get(topic)
+
+    def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
+        """Call ``handler`` for every message on ``topic_filter`` (subscribed on each connect)."""
+        self._subscriptions[topic_filter] = handler
 
     def going_offline(self) -> None:
         """Shutdown: every status we own becomes ``offline``."""
@@ -111,11 +135,16 @@ class Publisher:
         return client
 
     async def _session(self, client: aiomqtt.Client) -> None:
+        for topic_filter in self._subscriptions:  # first: retained messages on them arrive
+            await client.subscribe(topic_filter, qos=1)  # before anything we send now
         self._dirty.update(self._statuses)
+        self._dirty.update(self._retained)
         self._status_changed.set()
         self.connected.set()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._status_loop(client), name="publisher.statuses")
+            if self._subscriptions:
+                tg.create_task(self._message_loop(client), name="publisher.messages")
             tg.create_task(self._reading_loop(client, tg), name="publisher.readings")
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:
@@ -124,12 +153,23 @@ class Publisher:
             self._status_changed.clear()
             while self._dirty:
                 topic = self._dirty.pop()
+                payload = self._statuses.get(topic, self._retained.get(topic, ""))
                 try:
-                    await client.publish(topic, self._statuses[topic], qos=1, retain=True)
+                    await client.publish(topic, payload, qos=1, retain=True)
                 except BaseException:
                     self._dirty.add(topic)
                     raise
             self._statuses_sent.set()
+
+    async def _message_loop(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            for topic_filter, handler in self._subscriptions.items():
+                if message.topic.matches(topic_filter):
+                    try:
+                        handler(message.topic.value, payload, bool(message.retain))
+                    except Exception:  # a handler's bug must not cost the MQTT session
+                        log.exception("handler for %s failed", topic_filter)
 
     async def _reading_loop(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
         window = asyncio.Semaphore(self.mqtt.max_inflight)

@@ -1,140 +1,126 @@
-"""``sensor-gateway scan ble``: the BLE devices nearby, what they are and what they say.
+"""``sensor-gateway scan KIND``: find devices to put in the config.
 
-A live table on a terminal (redrawn every second), the final table otherwise: address, name,
-RSSI, the decoder that matched and the decoded values, so users can fill in the config. It
-uses the daemon's own scanner and decoders (``--adapter simulated``: the simulated devices).
+``scan serial`` lists serial ports (pyserial's ``list_ports``) with their stable
+``/dev/serial/by-id`` links and USB ids. Other kinds (``ble``) add themselves to :data:`KINDS`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import logging
-import sys
-import time
-from dataclasses import dataclass
-from typing import TextIO
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
-from drivers.ble_decoders import Advert, AdvertFormat, decode, match_decoder
-from drivers.ble_source import AdapterScanner, AdvertSource
-from gateway.errors import DecodeError
+__all__ = ["KINDS", "SerialPort", "add_parser", "run", "serial_ports"]
 
-__all__ = ["ScanTable", "add_parser", "run"]
+BY_ID = Path("/dev/serial/by-id")
 
-EXIT_OK = 0
-EXIT_FAILED = 1
+
+@dataclass(frozen=True, slots=True)
+class SerialPort:
+    """One serial port: its device path, stable by-id link and what the USB layer says."""
+
+    device: str
+    by_id: str | None
+    usb_id: str | None  # "VID:PID" in hex
+    description: str | None
+    manufacturer: str | None
+    serial_number: str | None
+
+    @property
+    def stable_path(self) -> str:
+        """The path to put in a config: the by-id link when there is one."""
+        return self.by_id or self.device
+
+
+def _by_id_links(directory: Path) -> dict[str, str]:
+    """Resolved device path -> its by-id link."""
+    links: dict[str, str] = {}
+    if directory.is_dir():
+        for link in sorted(directory.iterdir()):
+            links.setdefault(os.path.realpath(link), str(link))
+    return links
+
+
+def _text(value: object) -> str | None:
+    return None if value in (None, "", "n/a") else str(value)
+
+
+def describe(ports: Iterable[Any], by_id_dir: Path = BY_ID) -> list[SerialPort]:
+    """pyserial ``ListPortInfo`` objects as :class:`SerialPort`, sorted by device."""
+    links = _by_id_links(by_id_dir)
+    found = []
+    for port in ports:
+        usb = f"{port.vid:04x}:{port.pid:04x}" if port.vid is not None else None
+        found.append(SerialPort(
+            device=port.device, by_id=links.get(os.path.realpath(port.device)), usb_id=usb,
+            description=_text(port.description), manufacturer=_text(port.manufacturer),
+            serial_number=_text(port.serial_number)))
+    return sorted(found, key=lambda p: p.device)
+
+
+def serial_ports(by_id_dir: Path = BY_ID) -> list[SerialPort]:
+    """The serial ports of this machine."""
+    from serial.tools import list_ports  # noqa: PLC0415 - pyserial only for this command
+
+    return describe(list_ports.comports(), by_id_dir)
+
+
+def format_ports(ports: list[SerialPort]) -> str:
+    if not ports:
+        return "no serial ports found"
+    rows = [("PORT", "BY-ID", "USB ID", "DESCRIPTION")]
+    rows += [(p.device, p.by_id or "-", p.usb_id or "-",
+              " ".join(x for x in (p.description, p.manufacturer) if x) or "-") for p in ports]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[3]])
+                     for r in rows)
+
+
+def _run_serial(args: argparse.Namespace) -> int:
+    ports = serial_ports()
+    if args.json:
+        print(json.dumps([asdict(p) for p in ports], indent=2))
+    else:
+        print(format_ports(ports))
+    return 0
+
+
+def _serial_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _ble_args(parser: argparse.ArgumentParser) -> None:
+    from gateway import scan_ble  # noqa: PLC0415 - BLE code only for this command
+
+    scan_ble.add_arguments(parser)
+
+
+def _run_ble(args: argparse.Namespace) -> int:
+    from gateway import scan_ble  # noqa: PLC0415
+
+    return scan_ble.run(args)
+
+
+# kind -> (help, add arguments, run)
+KINDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
+                       Callable[[argparse.Namespace], int]]] = {
+    "serial": ("serial ports with their /dev/serial/by-id paths and USB ids", _serial_args,
+               _run_serial),
+    "ble": ("BLE advertisements: address, name, RSSI, matched decoder, decoded values",
+            _ble_args, _run_ble),
+}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    scan = sub.add_parser("scan", help="list nearby devices (to fill in the config)")
+    scan = sub.add_parser("scan", help="find devices to configure")
     kinds = scan.add_subparsers(dest="kind", required=True, metavar="KIND")
-    ble = kinds.add_parser("ble", help="BLE advertisements: address, name, RSSI, decoded values")
-    ble.add_argument("--seconds", type=float, default=10.0, help="how long to scan (default 10)")
-    ble.add_argument("--adapter", default="hci0",
-                     help='adapter (default hci0); "simulated" lists the simulated devices')
-
-
-@dataclass
-class Row:
-    address: str
-    name: str
-    rssi: int | None
-    decoder: str
-    values: str
-    seen: float
-
-
-def _printable(text: str | None) -> str:
-    """A device-supplied name, safe for a terminal (no control characters)."""
-    return "".join(c if c.isprintable() else "?" for c in (text or ""))[:24]
-
-
-def describe(advert: Advert) -> tuple[str, str]:
-    """(decoder name or "-", decoded values or why not)."""
-    name = match_decoder(advert)
-    if name is None:
-        return "-", ""
-    try:
-        decoded = decode(advert, name)
-    except DecodeError as exc:
-        if exc.kind == "decrypt":
-            return name, "encrypted: needs its bindkey"
-        return name, f"undecodable: {exc}"
-    values = "  ".join(f"{m.name}={m.value:g}{m.unit or ''}" for m in decoded.measurements)
-    return name, values
-
-
-class ScanTable:
-    """Everything heard, by address (a Subscriber of a source, for all addresses)."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, Row] = {}
-        self.failure: str | None = None
-
-    def on_advert(self, advert: Advert) -> None:
-        old = self.rows.get(advert.address)
-        decoder, values = describe(advert)
-        if decoder == "-" and old is not None and old.decoder != "-":
-            decoder, values = old.decoder, old.values  # a scan response: keep the data
-        name = _printable(advert.name) or (old.name if old else "")
-        self.rows[advert.address] = Row(advert.address, name, advert.rssi, decoder, values,
-                                        time.monotonic())
-
-    def on_down(self, reason: str) -> None:
-        self.failure = reason
-
-    def render(self) -> str:
-        rows = sorted(self.rows.values(), key=lambda r: -(r.rssi if r.rssi is not None else -999))
-        lines = [f"{'ADDRESS':<17}  {'NAME':<24}  {'RSSI':>4}  {'DECODER':<7}  VALUES"]
-        for r in rows:
-            rssi = "" if r.rssi is None else str(r.rssi)
-            lines.append(f"{r.address:<17}  {r.name:<24}  {rssi:>4}  {r.decoder:<7}  {r.values}")
-        lines.append(f"{len(rows)} device(s), {sum(r.decoder != '-' for r in rows)} decodable")
-        return "\n".join(lines)
-
-
-def _source(adapter: str) -> AdvertSource:
-    if adapter != "simulated":
-        return AdapterScanner(adapter)
-    from drivers.ble_sim import SimulatedAdverts  # noqa: PLC0415
-
-    return SimulatedAdverts()
-
-
-def _add_demo_devices(source: AdvertSource) -> None:
-    from drivers.ble_sim import SimulatedAdverts, SimulatedDevice  # noqa: PLC0415
-
-    assert isinstance(source, SimulatedAdverts)
-    formats: tuple[AdvertFormat, ...] = ("bthome", "ruuvi", "atc1441", "pvvx")
-    for i, fmt in enumerate(formats, start=1):
-        source.add(SimulatedDevice(f"A4:C1:38:00:00:{i:02X}", fmt, 1.0, name=f"sim-{fmt}"))
-
-
-async def scan(adapter: str, seconds: float, out: TextIO, live: bool) -> int:
-    table = ScanTable()
-    async with _source(adapter) as source:
-        if adapter == "simulated":
-            _add_demo_devices(source)
-        with source.subscribe(None, table), contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                while table.failure is None:
-                    await asyncio.sleep(1.0)
-                    if live:
-                        out.write("\x1b[H\x1b[2J" + table.render() + "\n")
-                        out.flush()
-    if table.failure is not None:
-        print(f"sensor-gateway: scan on {adapter} failed: {table.failure}", file=sys.stderr)
-        return EXIT_FAILED
-    if not live:
-        out.write(table.render() + "\n")
-    return EXIT_OK
+    for kind, (text, add_arguments, _) in KINDS.items():
+        add_arguments(kinds.add_parser(kind, help=text))
 
 
 def run(args: argparse.Namespace) -> int:
-    live = sys.stdout.isatty()
-    logging.getLogger("drivers.ble").setLevel(logging.ERROR)  # the failure is printed once
-    try:
-        return asyncio.run(scan(args.adapter, args.seconds, sys.stdout, live))
-    except KeyboardInterrupt:
-        return EXIT_OK
+    return KINDS[args.kind][2](args)

@@ -1,72 +1,73 @@
-"""The advertisement driver's publishing rules, fed adverts directly (no scanner, no radio).
+"""The advertisement driver with the real core Device behind it, fed adverts directly.
 
-The context is a recording implementation of DeviceContext; the clock is the driver's
-``time.monotonic``, set by the test so the cap and heartbeat are exact.
+No scanner and no radio: adverts are built by the same encoders the decoder tests use. The
+core's clock (``gateway.device.time``) is set by the test, so the cap and the heartbeat are
+exact; published messages are read from a real memory buffer.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Hashable, Iterable
-from contextlib import AbstractAsyncContextManager
+import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from drivers import ble
+import gateway.device
 from drivers.ble import AdvertDriver, BleConfig
 from drivers.ble_decoders import BTHOME_UUID, Advert, build_advert
+from gateway.buffer import Entry, MemoryBuffer
+from gateway.device import Device
 from gateway.readings import Measurement as M
+from gateway.topics import TopicLayout
 
 ADDRESS = "A4:C1:38:00:00:01"
 KEY = "231d39c1d7cc1ab1aee224cd096db932"
+ROOT = "sg/test"
 
 
-class Recorder:
-    device_id = "dev"
-    log = logging.LoggerAdapter(logging.getLogger("test"), {})
-
+class RecordingBuffer(MemoryBuffer):
     def __init__(self) -> None:
-        self.emitted: list[list[M]] = []
-        self.alive_calls = 0
-        self.offline_reasons: list[str] = []
-        self.errors: list[tuple[str, str]] = []
+        super().__init__()
+        self.entries: list[Entry] = []
 
-    def emit(self, measurements: Iterable[M], ts: float | None = None) -> None:
-        self.emitted.append(list(measurements))
-
-    def alive(self) -> None:
-        self.alive_calls += 1
-
-    def offline(self, reason: str) -> None:
-        self.offline_reasons.append(reason)
-
-    def count_error(self, kind: str, detail: str = "") -> None:
-        self.errors.append((kind, detail))
-
-    def shared(self, key: Hashable, factory: Callable[[], Any]) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
+    def put(self, entry: Entry) -> None:
+        self.entries.append(entry)
+        super().put(entry)
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_000_000.0
 
-    def __call__(self) -> float:
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
         return self.now
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(ble.time, "monotonic", clock)
+    monkeypatch.setattr(gateway.device, "time", SimpleNamespace(time=clock.time,
+                                                                monotonic=clock.monotonic))
     return clock
 
 
-def driver(**options: Any) -> tuple[AdvertDriver, Recorder]:
-    ctx = Recorder()
-    config = BleConfig(id="dev", address=ADDRESS, **options)
-    return AdvertDriver(config, ctx), ctx
+class Harness:
+    def __init__(self, **options: Any) -> None:
+        self.config = BleConfig.model_validate({"id": "dev", "address": ADDRESS, **options})
+        self.buffer = RecordingBuffer()
+        self.statuses: list[bool] = []
+        self.device = Device(self.config, self.buffer, topics=TopicLayout(ROOT),
+                             shared=None,  # type: ignore[arg-type] - no shared resources used
+                             on_status=lambda _, online: self.statuses.append(online))
+        self.driver = AdvertDriver(self.config, self.device)
+
+    def published(self, sensor: str) -> list[Any]:
+        topic = f"{ROOT}/dev/{sensor}"
+        return [json.loads(e.payload)["value"] for e in self.buffer.entries if e.topic == topic]
 
 
 def advert(temperature: float, battery: float = 90, packet: int = 0, **kw: Any) -> Advert:
@@ -74,76 +75,95 @@ def advert(temperature: float, battery: float = 90, packet: int = 0, **kw: Any) 
     return build_advert("bthome", ADDRESS, values, packet_id=packet, **kw)
 
 
-def test_identical_adverts_publish_once(clock: Clock) -> None:
-    drv, ctx = driver()
+def test_identical_adverts_publish_once_and_keep_the_device_online(clock: Clock) -> None:
+    h = Harness()
     for _ in range(3):
-        drv.on_advert(advert(21.5))
+        h.driver.on_advert(advert(21.5))
         clock.now += 1
-    assert ctx.emitted == [[M("battery", 90, "%"), M("temperature", 21.5, "°C")]]
-    assert ctx.alive_calls == 2
+    assert h.published("temperature") == [21.5]
+    assert h.published("battery") == [90]
+    assert h.statuses == [True]
+    assert h.device.last_reading == clock.now - 1  # the last repeat counted as heard
 
 
 def test_only_changed_values_are_published(clock: Clock) -> None:
-    drv, ctx = driver()
-    drv.on_advert(advert(21.5, packet=1))
+    h = Harness()
+    h.driver.on_advert(advert(21.5, packet=1))
     clock.now += 1
-    drv.on_advert(advert(21.5, packet=2))  # new packet, same values: nothing new
-    drv.on_advert(advert(21.6, packet=3))
-    assert ctx.emitted[1:] == [[M("temperature", 21.6, "°C")]]
+    h.driver.on_advert(advert(21.5, packet=2))  # new packet id, same values
+    h.driver.on_advert(advert(21.6, packet=3))
+    assert h.published("temperature") == [21.5, 21.6]
+    assert h.published("battery") == [90]
 
 
-def test_interval_caps_changes_and_defers_the_last_one(clock: Clock) -> None:
-    drv, ctx = driver(interval=10)
-    drv.on_advert(advert(21.5))
+def test_interval_caps_changes_and_a_held_back_change_follows(clock: Clock) -> None:
+    h = Harness(interval=10)
+    h.driver.on_advert(advert(21.5))
     clock.now += 1
-    drv.on_advert(advert(21.7))  # within the cap: held back
-    assert len(ctx.emitted) == 1
+    h.driver.on_advert(advert(21.7))  # within the cap: held back
+    assert h.published("temperature") == [21.5]
     clock.now += 10
-    drv.on_advert(advert(21.7))  # the same advert again, cap expired: the change goes out
-    assert ctx.emitted[1] == [M("temperature", 21.7, "°C")]
+    h.driver.on_advert(advert(21.7))  # the same advert again: now it goes out
+    assert h.published("temperature") == [21.5, 21.7]
 
 
 def test_heartbeat_republishes_unchanged_values(clock: Clock) -> None:
-    drv, ctx = driver(heartbeat=60)
-    drv.on_advert(advert(21.5))
+    h = Harness(heartbeat=60)
+    h.driver.on_advert(advert(21.5))
     clock.now += 59
-    drv.on_advert(advert(21.5))
-    assert len(ctx.emitted) == 1
+    h.driver.on_advert(advert(21.5))
+    assert h.published("temperature") == [21.5]
     clock.now += 1
-    drv.on_advert(advert(21.5))
-    assert ctx.emitted[1] == ctx.emitted[0]
+    h.driver.on_advert(advert(21.5))
+    assert h.published("temperature") == [21.5, 21.5]
 
 
-def test_bad_and_foreign_adverts(clock: Clock) -> None:
-    drv, ctx = driver()
-    drv.on_advert(Advert(ADDRESS, "name only"))  # a scan response: nothing to decode
-    drv.on_advert(Advert(ADDRESS, service_data={BTHOME_UUID: b"\x40\x02\xca"}))  # truncated
-    assert ctx.emitted == []
-    assert [kind for kind, _ in ctx.errors] == ["decode"]
-
-
-def test_encrypted_adverts_need_the_right_key(clock: Clock) -> None:
-    sealed = advert(21.5, packet=7, bindkey=KEY)
-    drv, ctx = driver(bindkey=KEY)
-    drv.on_advert(sealed)
-    assert ctx.emitted == [[M("battery", 90, "%"), M("temperature", 21.5, "°C")]]
-    wrong = "00" * 16
-    drv, ctx = driver(bindkey=wrong)
-    drv.on_advert(sealed)
-    assert ctx.emitted == []
-    assert [kind for kind, _ in ctx.errors] == ["decrypt"]
-    assert wrong not in repr(ctx.errors) and KEY not in repr(ctx.errors)
-
-
-def test_adapter_down_reports_offline(clock: Clock) -> None:
-    drv, ctx = driver()
-    drv.on_down("adapter hci0 not found")
-    assert ctx.offline_reasons == ["adapter hci0 not found"]
+def test_a_deadband_from_the_config_applies(clock: Clock) -> None:
+    h = Harness(deadband={"temperature": 0.5, "battery": 0})
+    for t in (21.5, 21.7, 21.9, 22.1):
+        h.driver.on_advert(advert(t))
+        clock.now += 1
+    assert h.published("temperature") == [21.5, 22.1]
 
 
 def test_device_layout_publishes_every_value_when_one_changes(clock: Clock) -> None:
-    drv, ctx = driver(layout="device")
-    drv.on_advert(advert(21.5, packet=1))
+    h = Harness(layout="device")
+    h.driver.on_advert(advert(21.5, packet=1))
     clock.now += 1
-    drv.on_advert(advert(21.6, packet=2))
-    assert ctx.emitted[1] == [M("battery", 90, "%"), M("temperature", 21.6, "°C")]
+    h.driver.on_advert(advert(21.5, packet=2))
+    clock.now += 1
+    h.driver.on_advert(advert(21.6, packet=3))
+    bodies = [json.loads(e.payload) for e in h.buffer.entries if e.topic == f"{ROOT}/dev"]
+    assert [b["readings"]["temperature"]["value"] for b in bodies] == [21.5, 21.6]
+    assert bodies[1]["readings"]["battery"] == {"value": 90, "unit": "%"}
+
+
+def test_bad_and_foreign_adverts(clock: Clock) -> None:
+    h = Harness()
+    h.driver.on_advert(Advert(ADDRESS, "name only"))  # a scan response: nothing to decode
+    h.driver.on_advert(Advert(ADDRESS, service_data={BTHOME_UUID: b"\x40\x02\xca"}))  # truncated
+    assert h.buffer.entries == []
+    assert dict(h.device.errors) == {"decode": 1}
+    assert h.statuses == []  # not heard as a sensor: not online
+
+
+def test_encrypted_adverts_need_the_right_key(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    sealed = advert(21.5, packet=7, bindkey=KEY)
+    h = Harness(bindkey=KEY)
+    h.driver.on_advert(sealed)
+    assert h.published("temperature") == [21.5]
+    wrong = "00" * 16
+    h = Harness(bindkey=wrong)
+    h.driver.on_advert(sealed)
+    assert h.buffer.entries == []
+    assert dict(h.device.errors) == {"decrypt": 1}
+    assert wrong not in caplog.text and KEY not in caplog.text
+
+
+def test_adapter_down_reports_offline_at_once(clock: Clock) -> None:
+    h = Harness()
+    h.driver.on_advert(advert(21.5))
+    h.driver.on_down("adapter hci0 not found")
+    h.driver.on_down("adapter hci0 not found")
+    h.driver.on_advert(advert(21.5))
+    assert h.statuses == [True, False, True]
