@@ -1,7 +1,8 @@
 """``sensor-gateway scan KIND``: find devices to put in the config.
 
 ``scan serial`` lists serial ports (pyserial's ``list_ports``) with their stable
-``/dev/serial/by-id`` links and USB ids. Other kinds (``ble``) add themselves to :data:`KINDS`.
+``/dev/serial/by-id`` links and USB ids; ``scan ble`` (:mod:`gateway.scan_ble`) the BLE devices
+nearby. Other kinds add themselves to :data:`KINDS`.
 """
 
 from __future__ import annotations
