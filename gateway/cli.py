@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -47,7 +48,10 @@ def _parser() -> argparse.ArgumentParser:
                                      description="Read sensors and publish them to MQTT.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", parents=[common], help="run the daemon")
+    run = sub.add_parser("run", parents=[common], help="run the daemon")
+    run.add_argument("--debug-asyncio", action="store_true",
+                     help="asyncio debug mode: log callbacks slower than 100 ms, unawaited "
+                          "coroutines and more (slow; for hunting loop blocks)")
     sub.add_parser("check", parents=[common], help="validate the config and print a summary")
     simulate_cli.add_parser(sub)
     monitor_cli.add_parser(sub, common)
@@ -84,7 +88,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return EXIT_OK
         if args.command == "monitor":
             return monitor_cli.run(args, settings)
-        return _run(settings)
+        return _run(settings, path, debug=args.debug_asyncio)
     except ConfigError as exc:
         _print_config_error(path, exc)
         return EXIT_CONFIG
@@ -99,9 +103,10 @@ def _print_config_error(path: Path, exc: ConfigError) -> None:
         print(f"  {key}: {message}" if key else f"  {message}", file=sys.stderr)
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, path: Path, *, debug: bool = False) -> int:
+    faulthandler.enable()  # a wedged loop killed by the watchdog (SIGABRT) dumps its stacks
     try:
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve(settings, path), debug=debug)
     except GatewayError:
         raise
     except Exception as exc:
@@ -111,11 +116,14 @@ def _run(settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, path: Path) -> None:
     from gateway.daemon import Gateway  # noqa: PLC0415 - keep `check` free of the MQTT stack
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    if loop.get_debug():
+        loop.slow_callback_duration = 0.1
+        log.warning("asyncio debug mode: slower, logs callbacks that take more than 100 ms")
 
     def on_signal(signum: int) -> None:
         if stop.is_set():
@@ -126,7 +134,9 @@ async def _serve(settings: Settings) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    await Gateway(settings).run(stop)
+    gateway = Gateway(settings, loader=lambda: load_config(path))
+    loop.add_signal_handler(signal.SIGHUP, gateway.ops.request_reload)
+    await gateway.run(stop)
 
 
 def summary(path: Path, settings: Settings) -> str:
