@@ -207,7 +207,9 @@ class AdapterScanner(AdvertSource):
     async def _scanner(self) -> AsyncIterator[None]:
         from bleak import BleakScanner  # noqa: PLC0415 - bleak only when a scanner runs
 
-        bluez: dict[str, Any] = {"adapter": self.adapter}
+        # DuplicateData: BlueZ reports every advert, not only changed ones, so a sensor whose
+        # readings do not change is still heard (the driver skips repeats cheaply).
+        bluez: dict[str, Any] = {"adapter": self.adapter, "filters": {"DuplicateData": True}}
         if self.options.passive:
             bluez["or_patterns"] = _passive_patterns()
         scanner = BleakScanner(self._on_bleak_advert,

@@ -80,6 +80,19 @@ async def advertiser(mock: BlueZMock, address: str = ADDRESS) -> AsyncIterator[A
             await task
 
 
+def discovery_filter(mock: BlueZMock, adapter: str) -> dict[str, object]:
+    """What the scanner passed to Adapter1.SetDiscoveryFilter (the mock stores it)."""
+    import dbus
+
+    bus = dbus.bus.BusConnection(mock.bus_address)
+    try:
+        props = dbus.Interface(bus.get_object("org.bluez", f"/org/bluez/{adapter}"),
+                               "org.freedesktop.DBus.Properties")
+        return dict(props.Get("org.bluez.Adapter1", "DiscoveryFilter"))
+    finally:
+        bus.close()
+
+
 def values(sub: Collector, topic: str) -> list[tuple[float, str | None]]:
     return [(m.json["value"], m.json["unit"]) for m in sub.on(topic)]
 
@@ -105,6 +118,9 @@ async def test_bthome_and_ruuvi_vectors_arrive_on_mqtt(
         ruuvi.send(manufacturer_data={RUUVI_COMPANY_ID: RUUVI})
         await sub.wait_for(lambda: sub.on(f"{root}/ruuvi/movement_counter")
                            and sub.on(f"{root}/bt/humidity"))
+        assert last_status(sub, f"{root}/bt/status") == "online"
+        # BlueZ is asked for every advert (unchanged ones too), so stable sensors stay heard.
+        assert discovery_filter(bluez_mock, "hci0").get("DuplicateData") == True  # noqa: E712 - a dbus.Boolean
     assert values(sub, f"{root}/bt/battery")[0] == (97, "%")
     assert values(sub, f"{root}/bt/temperature")[0] == (25.06, "°C")
     assert values(sub, f"{root}/bt/humidity")[0] == (50.55, "%")
