@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.broker import Mosquitto
@@ -138,3 +139,27 @@ def test_scan_on_a_terminal_redraws_a_live_table() -> None:
     text = output.decode()
     assert text.count("\x1b[H\x1b[2J") >= 2  # redrawn, not printed once
     assert "sim-bthome" in text and "temperature=" in text
+
+
+async def test_simulated_ble_device_in_home_assistant_discovery(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A BLE device's sensors, found at run time, are announced with HA's device classes and an
+    expire_after of the BLE timeout plus the BLE heartbeat."""
+    text = (base_config(mosquitto.port, "ble-ha") + "[homeassistant]\ndiscovery = true\n"
+            + sim_device("porch", "C6:00:00:00:00:09",
+                         'decoder = "ruuvi"\nsimulate = { every = 0.1 }'))
+    topic = "homeassistant/device/ble-ha_porch/config"
+
+    def components() -> dict[str, Any]:
+        bodies = [m.json for m in sub.on(topic) if m.payload]
+        return bodies[-1]["components"] if bodies else {}
+
+    async with collect("127.0.0.1", mosquitto.port, "#") as sub, \
+            running(settings_from(tmp_path, text)):
+        await sub.wait_for(lambda: {"temperature", "humidity", "pressure"} <= set(components()))
+    temperature, pressure = components()["temperature"], components()["pressure"]
+    assert (temperature["device_class"], temperature["unit_of_measurement"]) == (
+        "temperature", "°C")
+    assert pressure["unit_of_measurement"] == "hPa"
+    assert temperature["expire_after"] == 600  # timeout 300 s + heartbeat 300 s
