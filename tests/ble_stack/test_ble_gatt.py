@@ -30,9 +30,9 @@ CUSTOM_SERVICE = "12345678-1234-5678-1234-56789abcdef0"
 CO2 = "12345678-1234-5678-1234-56789abcdef1"
 
 
-def gatt_device(extra: str = "") -> str:
+def gatt_device(extra: str = "", connect_timeout: float = 5) -> str:
     return (f'[[devices]]\nid = "g"\ndriver = "ble"\naddress = "{ADDRESS}"\nmode = "gatt"\n'
-            f"connect_timeout = 5\n{extra}\n")
+            f"connect_timeout = {connect_timeout}\n{extra}\n")
 
 
 def peripheral(mock: BlueZMock) -> dict[str, str]:
@@ -138,7 +138,7 @@ async def test_gatt_connect_failures_are_retried_until_the_device_accepts(
                      "name='org.bluez.Error.Failed')")
     root = "sensor-gateway/ble-gatt-refuse"
     settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-gatt-refuse")
-                             + gatt_device())
+                             + gatt_device(connect_timeout=2))
     status = f"{root}/g/status"
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
                 running(settings), advertising(bluez_mock)):
