@@ -134,6 +134,12 @@ class DeviceContext(Protocol):
     def alive(self) -> None:
         """The device was heard from without a new reading (an unchanged advert): still online."""
 
+    def offline(self, reason: str) -> None:
+        """The device cannot be heard now (e.g. its BLE adapter is gone): offline at once.
+
+        The next ``emit`` or ``alive`` brings it back online; the driver keeps running.
+        """
+
     def count_error(self, kind: str, detail: str = "") -> None:
         """Count a bad input (``garbage``, ``checksum``...) and log it, rate-limited."""
 

@@ -116,6 +116,10 @@ class Device:
         if self.online is not True:
             self._set_online()
 
+    def offline(self, reason: str) -> None:
+        if self.online is not False:
+            self._set_offline(reason)
+
     def _emit_sensors(self, measurements: Iterable[Measurement], now: float) -> int:
         iso = ""
         count = 0

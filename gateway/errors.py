@@ -4,6 +4,7 @@ GatewayError
 ├── ConfigError          bad configuration; carries the TOML key path (exit code 2)
 ├── DriverError          a device driver failed; the supervisor restarts the device
 │   ├── DeviceUnavailable    the device (port, adapter, peripheral) is not there right now
+│   │   └── AdapterUnavailable   a Bluetooth adapter (or BlueZ, or D-Bus) is missing or wedged
 │   └── DecodeError          bytes from a device could not be decoded (counted, skipped)
 ├── PublishError         the MQTT side failed (reconnect follows)
 │   ├── MqttRefused          the broker refused the CONNECT (bad credentials, not authorised...)
@@ -14,6 +15,7 @@ GatewayError
 from __future__ import annotations
 
 __all__ = [
+    "AdapterUnavailable",
     "BufferFailure",
     "ConfigError",
     "DecodeError",
@@ -48,6 +50,10 @@ class DriverError(GatewayError):
 
 class DeviceUnavailable(DriverError):
     """The device is not reachable now (port missing, adapter gone, peripheral away)."""
+
+
+class AdapterUnavailable(DeviceUnavailable):
+    """A Bluetooth adapter is missing, powered off or wedged, or BlueZ/D-Bus is not there."""
 
 
 class DecodeError(DriverError):

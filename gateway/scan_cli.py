@@ -1,7 +1,8 @@
 """``sensor-gateway scan KIND``: find devices to put in the config.
 
 ``scan serial`` lists serial ports (pyserial's ``list_ports``) with their stable
-``/dev/serial/by-id`` links and USB ids. Other kinds (``ble``) add themselves to :data:`KINDS`.
+``/dev/serial/by-id`` links and USB ids; ``scan ble`` (:mod:`gateway.scan_ble`) the BLE devices
+nearby. Other kinds add themselves to :data:`KINDS`.
 """
 
 from __future__ import annotations
@@ -93,11 +94,25 @@ def _serial_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _ble_args(parser: argparse.ArgumentParser) -> None:
+    from gateway import scan_ble  # noqa: PLC0415 - BLE code only for this command
+
+    scan_ble.add_arguments(parser)
+
+
+def _run_ble(args: argparse.Namespace) -> int:
+    from gateway import scan_ble  # noqa: PLC0415
+
+    return scan_ble.run(args)
+
+
 # kind -> (help, add arguments, run)
 KINDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                        Callable[[argparse.Namespace], int]]] = {
     "serial": ("serial ports with their /dev/serial/by-id paths and USB ids", _serial_args,
                _run_serial),
+    "ble": ("BLE advertisements: address, name, RSSI, matched decoder, decoded values",
+            _ble_args, _run_ble),
 }
 
 
