@@ -30,6 +30,7 @@ def _plan(p: Params, c_binary: Path, results: dict[str, float]) -> list[
         ("backlog drain memory", lambda: scenarios.drain(p, disk=False)),
         ("backlog drain disk", lambda: scenarios.drain(p, disk=True)),
         ("serial path", lambda: scenarios.serial(p)),
+        ("BLE path", lambda: scenarios.ble(p)),
     ]
 
 

@@ -44,6 +44,15 @@ def serial(link: Path) -> str:
             f'protocol = "json"\n')
 
 
+def ble(devices: int = 20, every: float = 0.0002) -> str:
+    """Simulated Ruuvi tags on the simulated adapter: adverts -> decoder -> readings."""
+    return "".join(
+        f'[[devices]]\nid = "tag-{n}"\ndriver = "ble"\naddress = "A4:C1:38:00:{n // 256:02X}:'
+        f'{n % 256:02X}"\nadapter = "simulated"\n'
+        f'simulate = {{ format = "ruuvi", every = {every} }}\n'
+        for n in range(1, devices + 1))
+
+
 def write(workdir: Path, name: str, text: str) -> Path:
     path = workdir / f"{name}.toml"
     path.write_text(text)

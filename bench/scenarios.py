@@ -216,3 +216,12 @@ def serial(p: Params) -> list[Row]:
     return [Row("serial path: pty simulator (json lines) at max rate",
                 f"{run['rate']:,.0f} readings/s acked ({run['cpu_us']:.1f} us CPU/reading, "
                 f"{run['errors']} bad frames)")]
+
+
+def ble(p: Params) -> list[Row]:
+    config = configs.write(p.workdir, "ble", configs.gateway(p.port, inflight=1000)
+                           + configs.ble())
+    run = procs.harness(config, "rate", p.pick(1, 6))
+    return [Row("BLE path: 20 simulated Ruuvi tags (adapter = \"simulated\") at max rate",
+                f"{run['rate']:,.0f} readings/s acked ({run['cpu_us']:.1f} us CPU/reading, "
+                f"{run['errors']} bad adverts)")]

@@ -32,6 +32,7 @@ ROWS = [
     "backlog drain, memory buffer",
     "backlog drain, disk outbox",
     "serial path: pty simulator",
+    "BLE path: 20 simulated Ruuvi tags",
 ]
 
 
