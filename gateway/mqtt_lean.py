@@ -112,10 +112,9 @@ class LeanClient(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_recv = self._loop.time()
+        acked: list[Publishable] = []
         try:
-            packets = self._reader.feed(data)
-            acked: list[Publishable] = []
-            for kind, flags, body in packets:
+            for kind, flags, body in self._reader.feed(data):
                 if kind == PUBACK:
                     self._puback(packet_id(body), acked)
                 elif kind == PUBLISH:
@@ -128,10 +127,10 @@ class LeanClient(asyncio.Protocol):
                     self._connack.set_result(connack_code(body))
         except ProtocolViolation as exc:
             self._fail(f"protocol error from the broker: {exc}")
-            return
-        if acked:
-            self._on_acked(acked)
-            self._update_room()
+        finally:
+            if acked:  # what the broker confirmed before any bad packet stays confirmed
+                self._on_acked(acked)
+                self._update_room()
 
     def _puback(self, pid: int, acked: list[Publishable]) -> None:
         entry = self._inflight.pop(pid, None)

@@ -278,3 +278,33 @@ async def test_subscribe_receives_retained_and_live_messages(mosquitto: Mosquitt
     assert received[:3] == [("lean/sub/status", b"online", True),
                             ("lean/sub/status", b"offline", False),
                             ("lean/sub/other", b"x", False)]
+
+
+async def test_a_broker_breaking_the_protocol_drops_the_connection() -> None:
+    """A misbehaving broker cannot be made from Mosquitto: a tiny loopback server stands in.
+
+    It accepts CONNECT, confirms one publish and then sends a malformed packet: the confirmed
+    reading stays acknowledged, the connection is dropped as a protocol error.
+    """
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)  # CONNECT
+        writer.write(bytes.fromhex("20020000"))
+        await reader.read(1024)  # the PUBLISH (packet id 1)
+        writer.write(bytes.fromhex("40020001" "30ffffffff01"))
+        await writer.drain()
+        await reader.read(1024)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    acks = Acks()
+    async with server:
+        async with lean_connect("127.0.0.1", port, client_id="lean-bad", keepalive=30,
+                                window=10, on_acked=acks) as client:
+            sent = entries("lean/bad", 1)
+            client.send(sent, 1)
+            with pytest.raises(MqttConnectionLost, match="protocol error"):
+                async with asyncio.timeout(5):
+                    await client.supervise()
+    assert acks.entries == sent
