@@ -114,7 +114,7 @@ class LeanClient(asyncio.Protocol):
         self._last_recv = self._loop.time()
         acked: list[Publishable] = []
         try:
-            for kind, flags, body in self._reader.feed(data):
+            for kind, flags, body in self._reader.packets(data):
                 if kind == PUBACK:
                     self._puback(packet_id(body), acked)
                 elif kind == PUBLISH:

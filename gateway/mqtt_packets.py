@@ -6,6 +6,7 @@ DISCONNECT) and receives (CONNACK, PUBACK, SUBACK, PUBLISH QoS 0/1, PINGRESP).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = [
@@ -156,28 +157,35 @@ class PacketReader:
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
+        return list(self.packets(data))
+
+    def packets(self, data: bytes) -> Iterator[tuple[int, int, bytes]]:
+        """The complete packets in what has arrived so far; a malformed one raises
+        :class:`ProtocolViolation` after the good packets before it were yielded."""
         buf = self._buf
         buf += data
-        packets: list[tuple[int, int, bytes]] = []
         pos, end = 0, len(buf)
-        while end - pos >= 2:
-            length, shift, i, complete = 0, 0, pos + 1, False
-            while i < end:
-                byte = buf[i]
-                i += 1
-                length |= (byte & 0x7F) << shift
-                if not byte & 0x80:
-                    complete = True
+        try:
+            while end - pos >= 2:
+                length, shift, i, complete = 0, 0, pos + 1, False
+                while i < end:
+                    byte = buf[i]
+                    i += 1
+                    length |= (byte & 0x7F) << shift
+                    if not byte & 0x80:
+                        complete = True
+                        break
+                    shift += 7
+                    if shift > 21:
+                        raise ProtocolViolation("remaining length longer than 4 bytes")
+                if not complete or i + length > end:
                     break
-                shift += 7
-                if shift > 21:
-                    raise ProtocolViolation("remaining length longer than 4 bytes")
-            if not complete or i + length > end:
-                break
-            packets.append((buf[pos] >> 4, buf[pos] & 0x0F, bytes(buf[i:i + length])))
-            pos = i + length
-        del buf[:pos]
-        return packets
+                first = buf[pos]
+                body = bytes(buf[i:i + length])
+                pos = i + length
+                yield first >> 4, first & 0x0F, body
+        finally:
+            del buf[:pos]
 
 
 def connack_code(body: bytes) -> int:

@@ -135,3 +135,12 @@ def test_parse_publish_rejects(flags: int, body: bytes) -> None:
 ])
 def test_topic_matches(topic: str, topic_filter: str, matches: bool) -> None:
     assert topic_matches(topic, topic_filter) is matches
+
+
+def test_reader_yields_the_good_packets_before_a_malformed_one() -> None:
+    reader = PacketReader()
+    seen = []
+    with pytest.raises(ProtocolViolation):
+        for packet in reader.packets(bytes.fromhex("40020001" "30ffffffff01")):
+            seen.append(packet)
+    assert seen == [(4, 0, b"\x00\x01")]
