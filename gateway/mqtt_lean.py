@@ -262,6 +262,13 @@ class LeanClient(asyncio.Protocol):
         await self._request(lambda pid: encode_publish(self._topic(topic), data, 1, pid,
                                                        retain=retain))
 
+    def publish_nowait(self, topic: str, payload: bytes, *,
+                       retain: bool = False) -> asyncio.Future[bytes]:
+        """Write one QoS 1 publish now (outside the reading window); the future completes
+        with its PUBACK, or fails with the connection."""
+        return self._request_nowait(
+            lambda pid: encode_publish(self._topic(topic), payload, 1, pid, retain=retain))
+
     async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
         """Subscribe; return once the broker granted it (a refusal is an error)."""
         codes = await self._request(lambda pid: encode_subscribe(pid, topic_filter, qos))
@@ -270,12 +277,15 @@ class LeanClient(asyncio.Protocol):
 
     async def _request(self, packet: Callable[[int], bytes]) -> bytes:
         """Send a packet with a fresh packet id; wait for its PUBACK or SUBACK."""
+        return await self._request_nowait(packet)
+
+    def _request_nowait(self, packet: Callable[[int], bytes]) -> asyncio.Future[bytes]:
         self._check()
         pid = self._new_id()
         waiter: asyncio.Future[bytes] = self._loop.create_future()
         self._waiting[pid] = waiter
         self._write(packet(pid))
-        return await waiter
+        return waiter
 
     async def supervise(self) -> None:
         """Keep the connection alive; raise :class:`MqttConnectionLost` once it is not."""

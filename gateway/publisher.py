@@ -59,6 +59,7 @@ class Publisher:
         self._dirty: set[str] = set()
         self._status_changed = asyncio.Event()
         self._statuses_sent = asyncio.Event()
+        self._unconfirmed: dict[str, asyncio.Future[bytes]] = {}  # lean: awaiting PUBACK
         self._tls = build_tls_context(mqtt) if mqtt.tls else None
 
     # --- statuses --------------------------------------------------------------------------
@@ -168,7 +169,7 @@ class Publisher:
                 tg.create_task(self._message_loop(client), name="publisher.messages")
             tg.create_task(self._reading_loop(client, tg), name="publisher.readings")
 
-    async def _status_loop(self, client: aiomqtt.Client | LeanClient) -> None:
+    async def _status_loop(self, client: aiomqtt.Client) -> None:
         while True:
             await self._status_changed.wait()
             self._status_changed.clear()
@@ -231,6 +232,7 @@ class Publisher:
         )
 
     async def _lean_session(self, client: LeanClient) -> None:
+        self._unconfirmed.clear()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(client.supervise(), name="publisher.keepalive")
             for topic_filter in self._subscriptions:  # first: retained messages on them arrive
@@ -239,7 +241,7 @@ class Publisher:
             self._dirty.update(self._retained)
             self._status_changed.set()
             self.connected.set()
-            tg.create_task(self._status_loop(client), name="publisher.statuses")
+            tg.create_task(self._lean_statuses(client), name="publisher.statuses")
             tg.create_task(self._lean_readings(client), name="publisher.readings")
 
     async def _lean_readings(self, client: LeanClient) -> None:
@@ -248,7 +250,32 @@ class Publisher:
         while True:
             room = await client.room()
             batch: list[Publishable] = list(await self.buffer.get(room))
+            if self._dirty:  # a device's state changed with these readings: state first
+                self._write_statuses(client)
             client.send(batch, qos)
+
+    def _write_statuses(self, client: LeanClient) -> None:
+        """Write every changed retained state now, pipelined; :meth:`_lean_statuses` waits
+        for the PUBACKs. The readings loop calls this before a batch, so a consumer sees a
+        device ``online`` (or its discovery config) before the readings that made it so."""
+        while self._dirty:
+            topic = self._dirty.pop()
+            payload = self._statuses.get(topic, self._retained.get(topic, ""))
+            self._unconfirmed[topic] = client.publish_nowait(topic, payload.encode(),
+                                                             retain=True)
+
+    async def _lean_statuses(self, client: LeanClient) -> None:
+        while True:
+            await self._status_changed.wait()
+            self._status_changed.clear()
+            self._write_statuses(client)
+            while self._unconfirmed:  # a lost connection raises here; the next session
+                topic, waiter = next(iter(self._unconfirmed.items()))  # re-sends them all
+                await waiter
+                if self._unconfirmed.get(topic) is waiter:
+                    del self._unconfirmed[topic]
+            if not self._dirty:
+                self._statuses_sent.set()
 
     def _acked(self, entries: list[Publishable]) -> None:
         """The broker has these (PUBACK at QoS 1; written to the live connection at QoS 0)."""

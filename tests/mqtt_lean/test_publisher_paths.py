@@ -82,3 +82,15 @@ def test_lean_daemon_does_not_import_aiomqtt(tmp_path: Path, mosquitto: Mosquitt
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+async def test_lean_path_sends_a_state_change_before_the_readings_that_caused_it(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    root = "sensor-gateway/lean-order"
+    text = base_config(mosquitto.port, "lean-order") + simulated("d", 0.02)
+    async with collect(mosquitto.host, mosquitto.port, f"{root}/d/#") as sub:
+        async with running(settings_from(tmp_path, text)):
+            await sub.wait_for(lambda: len(sub.on(f"{root}/d/temperature")) >= 3)
+    topics = [m.topic for m in sub.messages]
+    assert topics[0] == f"{root}/d/status"
+    assert sub.messages[0].text == "online"
