@@ -158,8 +158,7 @@ async def test_broker_killed_then_restarted(own_mosquitto: Mosquitto) -> None:
 
 
 class ConfiguredMosquitto(Mosquitto):
-    """Extra configuration lines. ``user root``: started as root, Mosquitto would drop to its own
-    user, which cannot read the test's private temp dir (no effect when not started as root)."""
+    """Extra configuration lines (and ``listener`` replaced, for TLS)."""
 
     def __init__(self, workdir: Path, extra: list[str], listener: str | None = None) -> None:
         super().__init__(workdir)
@@ -171,7 +170,7 @@ class ConfiguredMosquitto(Mosquitto):
         lines = conf.read_text().splitlines()
         if self.listener is not None:
             lines[0] = self.listener.format(port=self.port)
-        conf.write_text("\n".join([*lines, "user root", *self.extra]) + "\n")
+        conf.write_text("\n".join([*lines, *self.extra]) + "\n")
         return conf
 
 
