@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -37,7 +39,9 @@ class Broker:
         conf.write_text("\n".join([
             f"listener {self.port} 127.0.0.1", "allow_anonymous true",
             "max_queued_messages 0", "max_inflight_messages 0", "persistence false",
-            f"log_dest file {self.workdir}/mosquitto.log", "",
+            f"log_dest file {self.workdir}/mosquitto.log",
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",  # as root: not its own user (no log)
+            "",
         ]))
         self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
