@@ -8,6 +8,7 @@ GatewayError
 │   └── DecodeError          bytes from a device could not be decoded (counted, skipped)
 ├── PublishError         the MQTT side failed (reconnect follows)
 └── BufferFailure        the buffer/outbox failed
+    └── OutboxLocked         another process uses the disk outbox file
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "DeviceUnavailable",
     "DriverError",
     "GatewayError",
+    "OutboxLocked",
     "PublishError",
 ]
 
@@ -66,3 +68,7 @@ class PublishError(GatewayError):
 
 class BufferFailure(GatewayError):
     """The reading buffer (memory or disk outbox) failed."""
+
+
+class OutboxLocked(BufferFailure):
+    """Another daemon already uses this outbox file (two would deliver the same readings)."""
