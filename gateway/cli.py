@@ -155,7 +155,7 @@ def summary(path: Path, settings: Settings) -> str:
         f"broker: {mqtt.host}:{mqtt.port} qos {mqtt.qos}, tls {tls}, {auth}"
         + (" (embedded broker)" if mqtt.embedded_broker else ""),
         f"topics: {root}/<device>/<sensor>, status {root}/status",
-        f"buffer: memory, at most {settings.buffer.max_readings} readings, "
+        f"buffer: {_buffer_kind(settings)}, at most {settings.buffer.max_readings} readings, "
         f"{settings.buffer.overflow}",
         f"devices: {len(settings.expanded_devices())}",
     ]
@@ -198,3 +198,8 @@ def _device_lines(root: str, device: object) -> list[str]:
     else:
         lines.extend(f"      {layout.sensor(first, s)}" for s in sensors or [])
     return lines
+
+
+def _buffer_kind(settings: Settings) -> str:
+    path = settings.buffer.path
+    return "memory (lost on restart)" if path is None else f"disk outbox {path}"

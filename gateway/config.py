@@ -122,6 +122,11 @@ class MqttSection(StrictModel):
 class BufferSection(StrictModel):
     max_readings: int = Field(100_000, gt=0)
     overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+    max_bytes: int = Field(64 * 1024 * 1024, gt=0)  # topic + payload bytes held
+    max_age: float | None = Field(None, gt=0)  # seconds; older undelivered readings are dropped
+    path: Path | None = None  # set: the SQLite disk outbox; unset: memory (lost on restart)
+    commit_interval: float = Field(0.1, gt=0, le=60)  # disk outbox: seconds between commits...
+    commit_readings: int = Field(1000, gt=0)  # ...or sooner, once this many readings wait
 
 
 class HomeAssistantSection(StrictModel):

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from drivers.base import DeviceConfig
-from gateway.buffer import MemoryBuffer
+from gateway.buffer import OwnedBuffer, make_buffer
 from gateway.config import Settings
 from gateway.device import Device
 from gateway.embedded_broker import embedded_broker
@@ -30,7 +30,7 @@ class Gateway:
     def __init__(self, settings: Settings, loader: Callable[[], Settings] | None = None) -> None:
         self.settings = settings
         self.topics = TopicLayout(settings.topic_root)
-        self.buffer = MemoryBuffer(settings.buffer.max_readings, settings.buffer.overflow)
+        self.buffer: OwnedBuffer = make_buffer(settings.buffer)
         client_id = settings.mqtt.client_id or f"sensor-gateway-{settings.gateway.id}"
         self.instruments = PublishInstruments(self.buffer) if settings.metrics.listen else None
         self.publisher = Publisher(settings.mqtt, self.topics, self.instruments or self.buffer,
@@ -48,7 +48,9 @@ class Gateway:
             mqtt = self.settings.mqtt
             if mqtt.embedded_broker:
                 await stack.enter_async_context(embedded_broker(mqtt.host, mqtt.port))
+            await stack.enter_async_context(self.buffer)
             async with asyncio.TaskGroup() as tg:
+                upkeep = tg.create_task(self.buffer.run(), name="buffer")
                 publisher = tg.create_task(self.publisher.run(), name="publisher")
                 shared = SharedResources(tg)
                 if self.discovery is not None:
@@ -63,6 +65,7 @@ class Gateway:
                 await stop.wait()
                 self.ops.stop()
                 await self._shutdown(publisher)
+                upkeep.cancel()
 
     def _start_device(
         self, tg: asyncio.TaskGroup, shared: SharedResources, config: DeviceConfig
@@ -111,6 +114,8 @@ class Gateway:
                 await self.publisher.flush()
         except TimeoutError:
             stats = self.buffer.stats()
-            log.warning("shutdown: %d readings not delivered within %.1fs (memory buffer: lost)",
-                        stats.queued + stats.inflight, timeout)
+            fate = "kept in the outbox" if stats.persistent else "memory buffer: lost"
+            log.warning("shutdown: %d readings not delivered within %.1fs (%s)",
+                        stats.queued + stats.inflight, timeout, fate)
         publisher.cancel()
+

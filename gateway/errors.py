@@ -10,6 +10,7 @@ GatewayError
 │   ├── MqttRefused          the broker refused the CONNECT (bad credentials, not authorised...)
 │   └── MqttConnectionLost   the connection dropped, timed out or broke the protocol
 └── BufferFailure        the buffer/outbox failed
+    └── OutboxLocked         another process uses the disk outbox file
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "GatewayError",
     "MqttConnectionLost",
     "MqttRefused",
+    "OutboxLocked",
     "PublishError",
 ]
 
@@ -78,3 +80,7 @@ class MqttConnectionLost(PublishError):
 
 class BufferFailure(GatewayError):
     """The reading buffer (memory or disk outbox) failed."""
+
+
+class OutboxLocked(BufferFailure):
+    """Another daemon already uses this outbox file (two would deliver the same readings)."""

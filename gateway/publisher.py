@@ -151,7 +151,9 @@ class Publisher:
             keepalive=self.mqtt.keepalive,
             tls_context=self._tls,
             max_inflight_messages=self.mqtt.max_inflight,
-            timeout=10,
+            # No PUBACK (or CONNACK) within 1.5 x keepalive: the connection is half-open, drop
+            # it (paho's own keepalive would take 2 x keepalive).
+            timeout=1.5 * self.mqtt.keepalive,
         )
         client.pending_calls_threshold = self.mqtt.max_inflight + 10
         return client
