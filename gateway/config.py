@@ -94,6 +94,7 @@ class MqttSection(StrictModel):
     tls_insecure: bool = False
     embedded_broker: bool = False
     max_inflight: int = Field(100, ge=1, le=65535)
+    client: Literal["lean", "aiomqtt"] = "lean"  # the data path; see README, Performance
     reconnect_delay_max: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")

@@ -7,6 +7,8 @@ GatewayError
 │   │   └── AdapterUnavailable   a Bluetooth adapter (or BlueZ, or D-Bus) is missing or wedged
 │   └── DecodeError          bytes from a device could not be decoded (counted, skipped)
 ├── PublishError         the MQTT side failed (reconnect follows)
+│   ├── MqttRefused          the broker refused the CONNECT (bad credentials, not authorised...)
+│   └── MqttConnectionLost   the connection dropped, timed out or broke the protocol
 └── BufferFailure        the buffer/outbox failed
     └── OutboxLocked         another process uses the disk outbox file
 """
@@ -21,6 +23,8 @@ __all__ = [
     "DeviceUnavailable",
     "DriverError",
     "GatewayError",
+    "MqttConnectionLost",
+    "MqttRefused",
     "OutboxLocked",
     "PublishError",
 ]
@@ -64,6 +68,14 @@ class DecodeError(DriverError):
 
 class PublishError(GatewayError):
     """Publishing to the broker failed."""
+
+
+class MqttRefused(PublishError):
+    """The broker answered CONNECT with a refusal (CONNACK return code != 0)."""
+
+
+class MqttConnectionLost(PublishError):
+    """The MQTT connection is gone: closed, silent past the keepalive, or a protocol error."""
 
 
 class BufferFailure(GatewayError):
