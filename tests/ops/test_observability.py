@@ -144,7 +144,7 @@ async def test_blocking_callback_is_named_in_a_warning(caplog: pytest.LogCapture
     caplog.set_level(logging.WARNING, logger="gateway.loop")
     monitor = LoopMonitor()
     task = asyncio.create_task(monitor.run(), name="monitor")
-    await until(lambda: monitor.ticks >= 2)
+    await until(monitor.watching.is_set)
     asyncio.get_running_loop().call_soon(blocking_callback)
     await until(lambda: monitor.blocks >= 1 and monitor.max_lag >= 0.25, timeout=5)
     asyncio.get_running_loop().call_soon(blocking_callback)  # the same culprit again
@@ -164,7 +164,7 @@ async def test_blocking_task_is_named_in_a_warning(caplog: pytest.LogCaptureFixt
     task = asyncio.create_task(monitor.run(), name="monitor")
 
     async def hog() -> None:
-        await until(lambda: monitor.ticks >= 2)  # the monitor watches
+        await until(monitor.watching.is_set)  # the monitor watches
         blocking_callback()
 
     hogging = asyncio.create_task(hog(), name="device[hog]")
@@ -199,7 +199,7 @@ async def test_the_daemon_reports_a_blocked_loop(
     caplog.set_level(logging.WARNING, logger="gateway.loop")
     text = base_config(mosquitto.port, "blocked") + simulated("den", 0.05)
     async with running(settings_from(tmp_path, text)) as gateway:
-        await until(lambda: gateway.ops.loop_monitor.ticks >= 2)  # it watches
+        await until(gateway.ops.loop_monitor.watching.is_set)  # it watches
         asyncio.get_running_loop().call_soon(blocking_callback)
         await until(lambda: gateway.ops.loop_monitor.blocks >= 1, timeout=5)
         assert gateway.ops.stats.snapshot()["loop"]["blocks"] == 1
