@@ -20,11 +20,12 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Generic, Literal, Protocol, Self, TypeVar
+from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.readings import Measurement
+from gateway.report import ReportPolicy, parse_deadband
 
 __all__ = ["DeviceConfig", "DeviceContext", "Driver", "PolledDriver"]
 
@@ -45,6 +46,55 @@ class DeviceConfig(BaseModel):
     interval: float = Field(1.0, gt=0)
     stall_timeout: float | None = Field(None, gt=0)
     layout: Literal["sensor", "device"] = "sensor"
+    # Report-by-exception (gateway/report.py): for every sensor, or a table by sensor name.
+    deadband: float | str | dict[str, float | str] | None = None
+    heartbeat: float | dict[str, float] | None = None
+
+    @field_validator("deadband")
+    @classmethod
+    def _check_deadband(
+        cls, value: float | str | dict[str, float | str] | None
+    ) -> float | str | dict[str, float | str] | None:
+        for one in (value.values() if isinstance(value, dict) else [value]):
+            if one is not None:
+                parse_deadband(one)
+        return value
+
+    @field_validator("heartbeat")
+    @classmethod
+    def _check_heartbeat(cls, value: float | dict[str, float] | None) -> Any:  # noqa: ANN401
+        for one in (value.values() if isinstance(value, dict) else [value]):
+            if one is not None and not one > 0:
+                raise ValueError("must be > 0 seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _check_report_sensors(self) -> Self:
+        if self.heartbeat is not None:
+            beats = self.heartbeat if isinstance(self.heartbeat, dict) else {}
+            if self.deadband is None:
+                raise ValueError("heartbeat: only used with a deadband "
+                                 "(deadband = 0 publishes every change)")
+            for name in beats:
+                if isinstance(self.deadband, dict) and name not in self.deadband:
+                    raise ValueError(f"heartbeat: sensor {name!r} has no deadband")
+        known = self.sensor_names()
+        for key in ("deadband", "heartbeat"):
+            table = getattr(self, key)
+            if known is not None and isinstance(table, dict):
+                unknown = sorted(set(table) - set(known))
+                if unknown:
+                    raise ValueError(f"{key}: unknown sensor {unknown[0]!r}; "
+                                     f"sensors: {', '.join(known)}")
+        return self
+
+    def report_policy(self, sensor: str) -> ReportPolicy | None:
+        """The report-by-exception settings of ``sensor`` (None: publish every reading)."""
+        band = self.deadband.get(sensor) if isinstance(self.deadband, dict) else self.deadband
+        if band is None:
+            return None
+        beat = self.heartbeat.get(sensor) if isinstance(self.heartbeat, dict) else self.heartbeat
+        return ReportPolicy(parse_deadband(band), beat)
 
     def expand(self) -> list[Self]:
         """The devices this table stands for (``count = N`` stamps out N)."""
@@ -83,6 +133,12 @@ class DeviceContext(Protocol):
 
     def alive(self) -> None:
         """The device was heard from without a new reading (an unchanged advert): still online."""
+
+    def offline(self, reason: str) -> None:
+        """The device cannot be heard now (e.g. its BLE adapter is gone): offline at once.
+
+        The next ``emit`` or ``alive`` brings it back online; the driver keeps running.
+        """
 
     def count_error(self, kind: str, detail: str = "") -> None:
         """Count a bad input (``garbage``, ``checksum``...) and log it, rate-limited."""

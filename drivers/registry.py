@@ -19,6 +19,7 @@ ENTRY_POINT_GROUP = "sensor_gateway.drivers"
 BUILTIN: dict[str, str] = {
     "simulated": "drivers.simulated",
     "serial": "drivers.serial",
+    "ble": "drivers.ble",
 }
 
 log = logging.getLogger(__name__)

@@ -39,6 +39,8 @@ from gateway.topics import sanitize
 __all__ = [
     "BufferSection",
     "GatewaySection",
+    "HomeAssistantSection",
+    "MetricsSection",
     "MqttSection",
     "Settings",
     "StrictModel",
@@ -66,6 +68,7 @@ class GatewaySection(StrictModel):
     shutdown_timeout: float = Field(5.0, gt=0)
     restart_delay_initial: float = Field(0.5, gt=0)
     restart_delay_max: float = Field(30.0, gt=0)
+    stats_interval: float = Field(60.0, gt=0)  # seconds between two <root>/stats messages
 
     @model_validator(mode="after")
     def _id_is_topic_safe(self) -> Self:
@@ -91,6 +94,7 @@ class MqttSection(StrictModel):
     tls_insecure: bool = False
     embedded_broker: bool = False
     max_inflight: int = Field(100, ge=1, le=65535)
+    client: Literal["lean", "aiomqtt"] = "lean"  # the data path; see README, Performance
     reconnect_delay_max: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")
@@ -125,6 +129,41 @@ class BufferSection(StrictModel):
     commit_readings: int = Field(1000, gt=0)  # ...or sooner, once this many readings wait
 
 
+class HomeAssistantSection(StrictModel):
+    """Home Assistant MQTT discovery (see gateway/homeassistant.py)."""
+
+    discovery: bool = False
+    prefix: str = Field("homeassistant", min_length=1)
+    support_url: str | None = None  # origin.support_url in the discovery payloads
+
+    @model_validator(mode="after")
+    def _prefix_is_a_topic(self) -> Self:
+        if any(c in self.prefix for c in "+#\x00") or self.prefix.startswith("$"):
+            raise ValueError("prefix: must not contain '+', '#', NUL or start with '$'")
+        return self
+
+class MetricsSection(StrictModel):
+    listen: str | None = None  # "127.0.0.1:9108" or "[::1]:9108"; None: no metrics endpoint
+
+    @model_validator(mode="after")
+    def _listen_is_host_port(self) -> Self:
+        if self.listen is not None:
+            parse_listen(self.listen)
+        return self
+
+    def address(self) -> tuple[str, int] | None:
+        return None if self.listen is None else parse_listen(self.listen)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``host:port`` (IPv6 in brackets) as ``(host, port)``; ValueError naming ``listen``."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("listen: must be host:port, e.g. \"127.0.0.1:9108\"")
+    return host, int(port)
+
+
 def _device_union() -> Any:  # noqa: ANN401 - a union built at run time from the registry
     models = tuple(registry.config_models().values())
     return Annotated[Union[models], Field(discriminator="driver")]  # noqa: UP007
@@ -144,6 +183,8 @@ class Settings(BaseSettings):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     mqtt: MqttSection = Field(default_factory=MqttSection)
     buffer: BufferSection = Field(default_factory=BufferSection)
+    homeassistant: HomeAssistantSection = Field(default_factory=HomeAssistantSection)
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     @classmethod

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from drivers.base import DeviceConfig
 from gateway.buffer import OwnedBuffer, make_buffer
 from gateway.config import Settings
 from gateway.device import Device
 from gateway.embedded_broker import embedded_broker
+from gateway.homeassistant import Discovery
+from gateway.instruments import PublishInstruments
+from gateway.ops import Operations
 from gateway.publisher import OFFLINE, ONLINE, Publisher
 from gateway.resources import SharedResources
 from gateway.topics import TopicLayout
@@ -23,15 +27,21 @@ log = logging.getLogger("gateway")
 class Gateway:
     """Construction does nothing but wiring; :meth:`run` does the work until ``stop`` is set."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, loader: Callable[[], Settings] | None = None) -> None:
         self.settings = settings
         self.topics = TopicLayout(settings.topic_root)
         self.buffer: OwnedBuffer = make_buffer(settings.buffer)
         client_id = settings.mqtt.client_id or f"sensor-gateway-{settings.gateway.id}"
-        self.publisher = Publisher(settings.mqtt, self.topics, self.buffer, client_id)
+        self.instruments = PublishInstruments(self.buffer) if settings.metrics.listen else None
+        self.publisher = Publisher(settings.mqtt, self.topics, self.instruments or self.buffer,
+                                   client_id)
         self.devices: dict[str, Device] = {}
+        self.discovery: Discovery | None = None
+        if settings.homeassistant.discovery:
+            self.discovery = Discovery(settings, self.publisher)
         self.ready = asyncio.Event()
         self._device_tasks: dict[str, asyncio.Task[None]] = {}
+        self.ops = Operations(self, loader)  # sd_notify, reload, metrics, stats, loop health
 
     async def run(self, stop: asyncio.Event) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -43,12 +53,17 @@ class Gateway:
                 upkeep = tg.create_task(self.buffer.run(), name="buffer")
                 publisher = tg.create_task(self.publisher.run(), name="publisher")
                 shared = SharedResources(tg)
+                if self.discovery is not None:
+                    self.discovery.start(self.settings.expanded_devices())
+                self._tg, self._shared = tg, shared
                 for config in self.settings.expanded_devices():
                     self._start_device(tg, shared, config)
                 log.info("running: %d devices, publishing under %s to %s:%d",
                          len(self.devices), self.topics.root, mqtt.host, mqtt.port)
+                self.ops.start(tg, publisher)
                 self.ready.set()
                 await stop.wait()
+                self.ops.stop()
                 await self._shutdown(publisher)
                 upkeep.cancel()
 
@@ -62,10 +77,26 @@ class Gateway:
             shared=shared,
             on_status=self._device_status,
             restart=(gateway.restart_delay_initial, gateway.restart_delay_max),
+            on_new_sensor=self.discovery.sensor_seen if self.discovery else None,
         )
         self.devices[device.device_id] = device
         name = f"device[{device.device_id}]"
         self._device_tasks[device.device_id] = tg.create_task(device.run(), name=name)
+
+    def start_device(self, config: DeviceConfig) -> None:
+        """Start one more device while running (reload)."""
+        self._start_device(self._tg, self._shared, config)
+
+    async def stop_device(self, device_id: str) -> None:
+        """Stop a running device and wait until it has (reload)."""
+        task = self._device_tasks.pop(device_id)
+        self.devices.pop(device_id, None)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    def device_removed(self, device_id: str) -> None:
+        """A device left the config: its retained status becomes ``offline``."""
+        self._device_status(device_id, False)
 
     def _device_status(self, device_id: str, online: bool) -> None:
         status = ONLINE if online else OFFLINE

@@ -18,6 +18,7 @@ from gateway.backoff import Backoff
 from gateway.buffer import Buffer, Entry
 from gateway.errors import DriverError
 from gateway.readings import Measurement
+from gateway.report import ReportPolicy
 from gateway.resources import SharedResources
 from gateway.timefmt import iso_ms
 from gateway.topics import TopicLayout, sanitize
@@ -40,12 +41,23 @@ class _DeviceLog(logging.LoggerAdapter[logging.Logger]):
 
 
 class _Sensor:
-    __slots__ = ("key", "last_published", "topic")
+    __slots__ = ("key", "last_published", "last_value", "policy", "topic")
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, policy: ReportPolicy | None) -> None:
         self.topic = topic
         self.key = topic
+        self.policy = policy
         self.last_published = float("-inf")
+        self.last_value: float | None = None
+
+    def due(self, value: float, now: float) -> bool:
+        """Report-by-exception: is this reading to be published?"""
+        policy = self.policy
+        return policy is None or policy.publish(self.last_value, value, now - self.last_published)
+
+    def sent(self, value: float, now: float) -> None:
+        self.last_published = now
+        self.last_value = value
 
 
 class Device:
@@ -63,12 +75,14 @@ class Device:
         shared: SharedResources,
         on_status: Callable[[str, bool], None],
         restart: tuple[float, float] = (0.5, 30.0),
+        on_new_sensor: Callable[[str, Measurement], None] | None = None,
     ) -> None:
         self.config = config
         self.device_id = sanitize(config.id)
         self.log = _DeviceLog(log, {"device": self.device_id})
         self.online: bool | None = None
         self.readings = 0
+        self.suppressed = 0  # readings not published by report-by-exception (deadband)
         self.restarts = 0
         self.errors: Counter[str] = Counter()
         self.last_reading = time.monotonic()
@@ -78,6 +92,7 @@ class Device:
         self._shared = shared
         self._on_status = on_status
         self._restart = restart
+        self._on_new_sensor = on_new_sensor
         self._sensors: dict[str, _Sensor] = {}
         self._cap = config.publish_interval()
         self._error_logged: dict[str, tuple[float, int]] = {}
@@ -87,12 +102,13 @@ class Device:
 
     def emit(self, measurements: Iterable[Measurement], ts: float | None = None) -> None:
         now = time.time() if ts is None else ts
+        batch = list(measurements)
         if self.config.layout == "device":
-            count = self._emit_device(measurements, now)
+            count = self._emit_device(batch, now)
         else:
-            count = self._emit_sensors(measurements, now)
-        if count:
-            self.readings += count
+            count = self._emit_sensors(batch, now)
+        self.readings += count
+        if batch:  # heard from, even if nothing was due for publishing
             self.alive()
 
     def alive(self) -> None:
@@ -100,15 +116,21 @@ class Device:
         if self.online is not True:
             self._set_online()
 
+    def offline(self, reason: str) -> None:
+        if self.online is not False:
+            self._set_offline(reason)
+
     def _emit_sensors(self, measurements: Iterable[Measurement], now: float) -> int:
         iso = ""
         count = 0
         for m in measurements:
-            sensor = self._sensors.get(m.name) or self._add_sensor(m.name)
-            if self._cap is not None:
-                if now - sensor.last_published < self._cap:
-                    continue
-                sensor.last_published = now
+            sensor = self._sensors.get(m.name) or self._add_sensor(m)
+            if self._cap is not None and now - sensor.last_published < self._cap:
+                continue
+            if not sensor.due(m.value, now):
+                self.suppressed += 1
+                continue
+            sensor.sent(m.value, now)
             iso = iso or iso_ms(now)
             seq = self._seqs.get(sensor.key, 0) + 1
             self._seqs[sensor.key] = seq
@@ -117,18 +139,26 @@ class Device:
             count += 1
         return count
 
-    def _emit_device(self, measurements: Iterable[Measurement], now: float) -> int:
-        readings = {sanitize(m.name): {"value": m.value, "unit": m.unit} for m in measurements}
-        if not readings:
+    def _emit_device(self, measurements: list[Measurement], now: float) -> int:
+        sensors = [self._sensors.get(m.name) or self._add_sensor(m) for m in measurements]
+        if not any(s.due(m.value, now) for s, m in zip(sensors, measurements, strict=True)):
+            self.suppressed += len(measurements)  # the whole cycle is inside its deadbands
             return 0
+        for sensor, m in zip(sensors, measurements, strict=True):
+            sensor.sent(m.value, now)
+        readings = {sanitize(m.name): {"value": m.value, "unit": m.unit} for m in measurements}
         seq = self._seqs.get(self._device_topic, 0) + 1
         self._seqs[self._device_topic] = seq
         body = {"ts": iso_ms(now), "seq": seq, "readings": readings}
         self._buffer.put(Entry(self._device_topic, orjson.dumps(body), self.device_id))
         return len(readings)
 
-    def _add_sensor(self, name: str) -> _Sensor:
-        sensor = self._sensors[name] = _Sensor(self._topics.sensor(self.device_id, name))
+    def _add_sensor(self, first: Measurement) -> _Sensor:
+        name = first.name
+        topic = self._topics.sensor(self.device_id, name)
+        sensor = self._sensors[name] = _Sensor(topic, self.config.report_policy(name))
+        if self._on_new_sensor is not None:
+            self._on_new_sensor(self.device_id, first)
         return sensor
 
     def count_error(self, kind: str, detail: str = "") -> None:

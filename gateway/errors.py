@@ -4,8 +4,11 @@ GatewayError
 ├── ConfigError          bad configuration; carries the TOML key path (exit code 2)
 ├── DriverError          a device driver failed; the supervisor restarts the device
 │   ├── DeviceUnavailable    the device (port, adapter, peripheral) is not there right now
+│   │   └── AdapterUnavailable   a Bluetooth adapter (or BlueZ, or D-Bus) is missing or wedged
 │   └── DecodeError          bytes from a device could not be decoded (counted, skipped)
 ├── PublishError         the MQTT side failed (reconnect follows)
+│   ├── MqttRefused          the broker refused the CONNECT (bad credentials, not authorised...)
+│   └── MqttConnectionLost   the connection dropped, timed out or broke the protocol
 └── BufferFailure        the buffer/outbox failed
     └── OutboxLocked         another process uses the disk outbox file
 """
@@ -13,12 +16,15 @@ GatewayError
 from __future__ import annotations
 
 __all__ = [
+    "AdapterUnavailable",
     "BufferFailure",
     "ConfigError",
     "DecodeError",
     "DeviceUnavailable",
     "DriverError",
     "GatewayError",
+    "MqttConnectionLost",
+    "MqttRefused",
     "OutboxLocked",
     "PublishError",
 ]
@@ -48,6 +54,10 @@ class DeviceUnavailable(DriverError):
     """The device is not reachable now (port missing, adapter gone, peripheral away)."""
 
 
+class AdapterUnavailable(DeviceUnavailable):
+    """A Bluetooth adapter is missing, powered off or wedged, or BlueZ/D-Bus is not there."""
+
+
 class DecodeError(DriverError):
     """Bytes from a device could not be turned into readings. ``kind`` names the counter."""
 
@@ -58,6 +68,14 @@ class DecodeError(DriverError):
 
 class PublishError(GatewayError):
     """Publishing to the broker failed."""
+
+
+class MqttRefused(PublishError):
+    """The broker answered CONNECT with a refusal (CONNACK return code != 0)."""
+
+
+class MqttConnectionLost(PublishError):
+    """The MQTT connection is gone: closed, silent past the keepalive, or a protocol error."""
 
 
 class BufferFailure(GatewayError):

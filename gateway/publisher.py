@@ -6,20 +6,30 @@
   (``mqtt.max_inflight``): never one PUBACK at a time. An entry is acknowledged to the buffer
   only once the broker has it (PUBACK at QoS 1, handed to a live connection at QoS 0); after a
   lost connection the in-flight window goes back to the front of the buffer.
+- Two data paths behind this one class (``mqtt.client``): ``lean`` (default,
+  :mod:`gateway.mqtt_lean`: batches of readings pipelined in one socket write, PUBACKs matched
+  without a task per message) and ``aiomqtt`` (one task per publish; the fallback).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
-
-import aiomqtt
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from gateway.backoff import Backoff
 from gateway.buffer import Buffer, Entry
 from gateway.config import MqttSection
+from gateway.errors import PublishError
+from gateway.mqtt_lean import LeanClient, Publishable, Will, lean_connect
+from gateway.mqtt_packets import topic_matches
 from gateway.topics import TopicLayout
+
+if TYPE_CHECKING:
+    import aiomqtt
 
 __all__ = ["Publisher"]
 
@@ -27,6 +37,9 @@ log = logging.getLogger("gateway.publisher")
 
 ONLINE = "online"
 OFFLINE = "offline"
+
+# handler(topic, payload, retained) for a subscription: plain, quick, never raises.
+MessageHandler = Callable[[str, bytes, bool], None]
 
 
 class Publisher:
@@ -41,9 +54,12 @@ class Publisher:
         self.published = 0
         self.reconnects = 0
         self._statuses: dict[str, str] = {topics.gateway_status: ONLINE}
+        self._retained: dict[str, str] = {}  # other retained state (HA discovery configs)
+        self._subscriptions: dict[str, MessageHandler] = {}
         self._dirty: set[str] = set()
         self._status_changed = asyncio.Event()
         self._statuses_sent = asyncio.Event()
+        self._unconfirmed: dict[str, asyncio.Future[bytes]] = {}  # lean: awaiting PUBACK
         self._tls = build_tls_context(mqtt) if mqtt.tls else None
 
     # --- statuses --------------------------------------------------------------------------
@@ -56,6 +72,24 @@ class Publisher:
         self._dirty.add(topic)
         self._statuses_sent.clear()
         self._status_changed.set()
+
+    def set_retained(self, topic: str, payload: str, *, force: bool = False) -> None:
+        """Retained state that is not a status (``going_offline`` leaves it alone); kept and
+        re-sent after every reconnect. ``force`` sends it again even if unchanged."""
+        if self._retained.get(topic) == payload and not force:
+            return
+        self._retained[topic] = payload
+        self._dirty.add(topic)
+        self._statuses_sent.clear()
+        self._status_changed.set()
+
+    def retained(self, topic: str) -> str | None:
+        """The retained payload last given to :meth:`set_retained` for ``topic``."""
+        return self._retained.get(topic)
+
+    def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
+        """Call ``handler`` for every message on ``topic_filter`` (subscribed on each connect)."""
+        self._subscriptions[topic_filter] = handler
 
     def going_offline(self) -> None:
         """Shutdown: every status we own becomes ``offline``."""
@@ -75,12 +109,18 @@ class Publisher:
         while True:
             error: BaseException | None = None
             try:
-                async with self._client() as client:
-                    log.info("connected to %s:%d", self.mqtt.host, self.mqtt.port)
-                    backoff.reset()
-                    failing = False
-                    await self._session(client)
-            except* aiomqtt.MqttError as group:
+                if self.mqtt.client == "lean":
+                    async with self._lean_client() as lean:
+                        self._on_connect(backoff)
+                        failing = False
+                        await self._lean_session(lean)
+                else:
+                    with _aiomqtt_errors():
+                        async with self._client() as client:
+                            self._on_connect(backoff)
+                            failing = False
+                            await self._session(client)
+            except* PublishError as group:
                 error = group.exceptions[0]
             self.connected.clear()
             self.buffer.requeue_inflight()
@@ -92,7 +132,13 @@ class Publisher:
             self.reconnects += 1
             await asyncio.sleep(delay)
 
+    def _on_connect(self, backoff: Backoff) -> None:
+        log.info("connected to %s:%d", self.mqtt.host, self.mqtt.port)
+        backoff.reset()
+
     def _client(self) -> aiomqtt.Client:
+        import aiomqtt  # noqa: PLC0415 - only the fallback path pays for aiomqtt and paho
+
         secret = self.mqtt.secret()
         will = aiomqtt.Will(self.topics.gateway_status, OFFLINE, qos=1, retain=True)
         client = aiomqtt.Client(
@@ -113,11 +159,16 @@ class Publisher:
         return client
 
     async def _session(self, client: aiomqtt.Client) -> None:
+        for topic_filter in self._subscriptions:  # first: retained messages on them arrive
+            await client.subscribe(topic_filter, qos=1)  # before anything we send now
         self._dirty.update(self._statuses)
+        self._dirty.update(self._retained)
         self._status_changed.set()
         self.connected.set()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._status_loop(client), name="publisher.statuses")
+            if self._subscriptions:
+                tg.create_task(self._message_loop(client), name="publisher.messages")
             tg.create_task(self._reading_loop(client, tg), name="publisher.readings")
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:
@@ -126,12 +177,26 @@ class Publisher:
             self._status_changed.clear()
             while self._dirty:
                 topic = self._dirty.pop()
+                payload = self._statuses.get(topic, self._retained.get(topic, ""))
                 try:
-                    await client.publish(topic, self._statuses[topic], qos=1, retain=True)
+                    await client.publish(topic, payload, qos=1, retain=True)
                 except BaseException:
                     self._dirty.add(topic)
                     raise
             self._statuses_sent.set()
+
+    async def _message_loop(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            self._dispatch(message.topic.value, payload, bool(message.retain))
+
+    def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
+        for topic_filter, handler in self._subscriptions.items():
+            if topic_matches(topic, topic_filter):
+                try:
+                    handler(topic, payload, retained)
+                except Exception:  # a handler's bug must not cost the MQTT session
+                    log.exception("handler for %s failed", topic_filter)
 
     async def _reading_loop(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
         window = asyncio.Semaphore(self.mqtt.max_inflight)
@@ -150,6 +215,88 @@ class Publisher:
             window.release()
         self.buffer.ack(entry)
         self.published += 1
+
+    # --- the lean data path ------------------------------------------------------------------
+
+    def _lean_client(self) -> contextlib.AbstractAsyncContextManager[LeanClient]:
+        secret = self.mqtt.secret()
+        return lean_connect(
+            self.mqtt.host, self.mqtt.port,
+            client_id=self.client_id,
+            keepalive=self.mqtt.keepalive,
+            window=self.mqtt.max_inflight,
+            on_acked=self._acked,
+            on_message=self._dispatch,
+            will=Will(self.topics.gateway_status, OFFLINE.encode(), qos=1, retain=True),
+            username=self.mqtt.username,
+            password=secret.get_secret_value() if secret else None,
+            tls=self._tls,
+        )
+
+    async def _lean_session(self, client: LeanClient) -> None:
+        self._unconfirmed.clear()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(client.supervise(), name="publisher.keepalive")
+            for topic_filter in self._subscriptions:  # first: retained messages on them arrive
+                await client.subscribe(topic_filter, qos=1)  # before anything we send now
+            self._dirty.update(self._statuses)
+            self._dirty.update(self._retained)
+            self._status_changed.set()
+            self.connected.set()
+            tg.create_task(self._lean_statuses(client), name="publisher.statuses")
+            tg.create_task(self._lean_readings(client), name="publisher.readings")
+
+    async def _lean_readings(self, client: LeanClient) -> None:
+        """Take what the window has room for from the buffer, send it in one write."""
+        qos = self.mqtt.qos
+        while True:
+            room = await client.room()
+            batch: list[Publishable] = list(await self.buffer.get(room))
+            if self._dirty:  # a device's state changed with these readings: state first
+                self._write_statuses(client)
+            client.send(batch, qos)
+
+    def _write_statuses(self, client: LeanClient) -> None:
+        """Write every changed retained state now, pipelined; :meth:`_lean_statuses` waits
+        for the PUBACKs. The readings loop calls this before a batch, so a consumer sees a
+        device ``online`` (or its discovery config) before the readings that made it so."""
+        while self._dirty:
+            topic = self._dirty.pop()
+            payload = self._statuses.get(topic, self._retained.get(topic, ""))
+            self._unconfirmed[topic] = client.publish_nowait(topic, payload.encode(),
+                                                             retain=True)
+
+    async def _lean_statuses(self, client: LeanClient) -> None:
+        while True:
+            await self._status_changed.wait()
+            self._status_changed.clear()
+            self._write_statuses(client)
+            while self._unconfirmed:  # a lost connection raises here; the next session
+                topic, waiter = next(iter(self._unconfirmed.items()))  # re-sends them all
+                await waiter
+                if self._unconfirmed.get(topic) is waiter:
+                    del self._unconfirmed[topic]
+            if not self._dirty:
+                self._statuses_sent.set()
+
+    def _acked(self, entries: list[Publishable]) -> None:
+        """The broker has these (PUBACK at QoS 1; written to the live connection at QoS 0)."""
+        ack = self.buffer.ack
+        for entry in entries:
+            assert isinstance(entry, Entry)
+            ack(entry)
+        self.published += len(entries)
+
+
+@contextlib.contextmanager
+def _aiomqtt_errors() -> Iterator[None]:
+    """aiomqtt's errors as our :class:`PublishError` (the reconnect loop catches only ours)."""
+    import aiomqtt  # noqa: PLC0415
+
+    try:
+        yield
+    except* aiomqtt.MqttError as group:
+        raise PublishError(str(group.exceptions[0])) from None
 
 
 def build_tls_context(mqtt: MqttSection) -> ssl.SSLContext:

@@ -15,7 +15,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,12 +236,14 @@ class SerialSimulator:
     """One simulated device on a pty at ``link``. ``run()`` until cancelled.
 
     ``rate``: frames per second (streaming protocols); ``garbage``: probability of a burst of
-    random bytes before a frame; ``dropout``: ``(every, duration)`` seconds to unplug for.
+    random bytes before a frame; ``dropout``: ``(every, duration)`` seconds to unplug for;
+    ``unit``: the Modbus slave id(s) answering on this bus (each a meter with the same map).
     """
 
     def __init__(
         self, protocol: str, link: Path | None = None, *, rate: float = 1.0, garbage: float = 0.0,
-        dropout: tuple[float, float] | None = None, seed: int | None = None, unit: int = 1,
+        dropout: tuple[float, float] | None = None, seed: int | None = None,
+        unit: int | Sequence[int] = 1,
     ) -> None:
         self.protocol = protocol
         self.traffic = make_traffic(protocol, seed)
@@ -249,7 +251,8 @@ class SerialSimulator:
         self.rate = rate
         self.garbage = garbage
         self.dropout = dropout
-        self.unit = unit
+        self.units = (unit,) if isinstance(unit, int) else tuple(unit)  # Modbus slaves served
+        self.unit = self.units[0]
         self.frames = 0
         self.silent = False  # True: still plugged in, but says nothing (a hung device)
         self._rng = random.Random(seed)  # noqa: S311 - simulation
@@ -381,4 +384,5 @@ def _sim_device(sim: SerialSimulator) -> Any:  # noqa: ANN401 - pymodbus' untype
         return [SimData(0, count=count, values=0, datatype=DataType.REGISTERS)]
 
     bits = [SimData(0, count=16, values=False, datatype=DataType.BITS)]
-    return SimDevice(sim.unit, simdata=(bits, bits, block(16), block(16)), action=action)
+    return [SimDevice(unit, simdata=(bits, bits, block(16), block(16)), action=action)
+            for unit in sim.units]

@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     serial.add_argument("--dropout", type=float, nargs=2, metavar=("EVERY", "FOR"),
                         help="unplug every EVERY seconds for FOR seconds")
     serial.add_argument("--seed", type=int, help="reproducible values")
-    serial.add_argument("--unit", type=int, default=1, help="Modbus unit id")
+    serial.add_argument("--unit", type=int, action="append",
+                        help="Modbus unit id (default 1); repeat for several slaves on one bus")
 
 
 def _snippet(sim: SerialSimulator) -> str:
@@ -49,7 +50,7 @@ def _inline(table: dict[str, object]) -> str:
 def run(args: argparse.Namespace) -> int:
     sim = SerialSimulator(args.protocol, args.link, rate=args.rate, garbage=args.garbage,
                           dropout=tuple(args.dropout) if args.dropout else None,
-                          seed=args.seed, unit=args.unit)
+                          seed=args.seed, unit=args.unit or [1])
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(sim))
     return 0

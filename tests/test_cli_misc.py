@@ -58,3 +58,17 @@ def test_simulated_only_config_never_imports_ble_or_modbus(tmp_path: Path) -> No
 def test_python_dash_m_gateway_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0 and "sensor-gateway" in result.stdout
+
+
+def test_output_into_a_closed_pipe_is_not_an_error() -> None:
+    """`sensor-gateway schema | head -c 10`: the reader goes away; exit 0, no traceback."""
+    reader = subprocess.Popen(["head", "-c", "10"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL)
+    assert reader.stdin is not None
+    result = subprocess.run([sys.executable, "-m", "gateway", "schema"], cwd=REPO,
+                            stdout=reader.stdin, stderr=subprocess.PIPE, text=True,
+                            timeout=30, check=False)
+    reader.stdin.close()
+    reader.wait(10)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr

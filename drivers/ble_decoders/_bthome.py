@@ -13,14 +13,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+from typing import TYPE_CHECKING
 
 from gateway.errors import DecodeError
 from gateway.readings import Measurement
 
 from ._model import BTHOME_UUID, Advert, Decoded, ScaledField, format_mac, parse_mac, payload_of
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 __all__ = [
     "decode_bthome",
@@ -170,9 +171,17 @@ def parse_bindkey(value: bytes | str) -> bytes:
     return key
 
 
+def _aesccm(bindkey: bytes | str) -> AESCCM:
+    """AES-CCM with BTHome's 4-byte tag; ``ValueError`` for a bad key. cryptography is
+    imported here: only encrypted devices pay for it, a daemon without BLE never does."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM  # noqa: PLC0415
+
+    return AESCCM(parse_bindkey(bindkey), tag_length=4)
+
+
 def _cipher(bindkey: bytes | str) -> AESCCM:
     try:
-        return AESCCM(parse_bindkey(bindkey), tag_length=4)
+        return _aesccm(bindkey)
     except ValueError as exc:
         raise DecodeError(f"bad bindkey: {exc}", kind="decrypt") from exc
 
@@ -295,6 +304,8 @@ def decrypt_bthome(data: bytes, *, address: str, bindkey: bytes | str) -> bytes:
     if len(data) < header + _COUNTER_AND_MIC:
         raise DecodeError(f"encrypted BTHome packet too short ({len(data)} bytes)")
     counter, mic = data[-8:-4], data[-4:]
+    from cryptography.exceptions import InvalidTag  # noqa: PLC0415
+
     cipher = _cipher(bindkey)
     try:
         nonce = _nonce(data[:header], address, counter)
@@ -390,5 +401,5 @@ def encrypt_bthome(plain: bytes, *, address: str, bindkey: bytes | str, counter:
     header = bytes([plain[0] | _ENCRYPTED]) + plain[1 : _header_length(plain[0])]
     counter_bytes = counter.to_bytes(4, "little")
     nonce = _nonce(header, address, counter_bytes)
-    sealed = AESCCM(parse_bindkey(bindkey), tag_length=4).encrypt(nonce, plain[len(header) :], None)
+    sealed = _aesccm(bindkey).encrypt(nonce, plain[len(header) :], None)
     return header + sealed[:-4] + counter_bytes + sealed[-4:]

@@ -172,3 +172,35 @@ async def test_streaming_interval_caps_publish_rate(tmp_path: Path, mosquitto: M
             readings = device.readings
     # 100 frames at 50/s took ~2 s: at most one pm2_5 and one pm10 per 0.5 s get through
     assert 2 <= readings <= 2 * (2 + 100 / 50 / 0.5)
+
+
+async def test_modbus_devices_share_one_bus(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Three meters on one RS-485 port: units 1 and 2 answer, unit 3 is not on the bus.
+
+    The two live meters both publish through the one shared connection; the absent one's failed
+    requests are counted (pymodbus's slave answers an unknown unit with an exception response
+    where a real bus stays silent until the timeout: both are counted), it goes offline, and
+    the others keep publishing."""
+    root = "sensor-gateway/bus"
+    registers = "registers = [\n" + ",\n".join(toml_inline(r) for r in MODBUS_REGISTERS) + "\n]"
+
+    def meter(unit: int) -> str:
+        return serial_device(sim, f"unit = {unit}\ninterval = 0.2\nread_timeout = 0.3\n"
+                                  f"stale_timeout = 1.5\n{registers}", f"m{unit}")
+
+    async with simulator("modbus", tmp_path / "rs485", unit=[1, 2]) as sim:
+        text = base_config(mosquitto.port, "bus") + meter(1) + meter(2) + meter(3)
+        async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
+            async with running(settings_from(tmp_path, text)) as gateway:
+                for unit in (1, 2):
+                    await sub.wait_for(lambda u=unit: len(sub.on(f"{root}/m{u}/voltage")) >= 5,
+                                       timeout=15)
+                await sub.wait_for(lambda: any(m.text == "offline"
+                                               for m in sub.on(f"{root}/m3/status")), timeout=10)
+                errors = gateway.devices["m3"].errors
+                assert errors["timeout"] + errors["modbus_error"] >= 1
+                before = len(sub.on(f"{root}/m1/voltage"))
+                await sub.wait_for(lambda: len(sub.on(f"{root}/m1/voltage")) >= before + 3)
+                assert [m.text for m in sub.on(f"{root}/m1/status")] == ["online"]
+                assert [m.text for m in sub.on(f"{root}/m2/status")] == ["online"]
+    assert not sub.on(f"{root}/m3/voltage")

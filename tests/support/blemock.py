@@ -13,6 +13,9 @@ depends on, into a ``conftest.py``)::
 GATT is enough for ``BleakClient``: :meth:`BlueZMock.add_characteristic` then connect, read,
 write, notify (:meth:`BlueZMock.notify`), disconnect.
 
+bluetoothd dying and coming back: :meth:`BlueZMock.stop_bluez` / :meth:`BlueZMock.start_bluez`
+(a fresh mock without adapters); a hung one: SIGSTOP/SIGCONT to :attr:`BlueZMock.process`.
+
 Needs ``dbus-daemon`` (Debian package ``dbus``) and python-dbusmock with dbus-python. Without
 them the fixture skips, or fails when ``CI=true``.
 
@@ -82,19 +85,37 @@ class BlueZMock:
     Calls are short round trips to the mock process; making them from an async test is fine.
     """
 
-    def __init__(self, bus_address: str, log_path: Path) -> None:
+    def __init__(
+        self, bus_address: str, log_path: Path, process: subprocess.Popen[bytes] | None = None
+    ) -> None:
         import dbus
 
         self.bus_address = bus_address
         self.log_path = log_path
+        self.process = process
         self._dbus = dbus
         self._bus = dbus.bus.BusConnection(bus_address)
+        self._connect_proxies()
+
+    def _connect_proxies(self) -> None:
+        dbus = self._dbus
         self._root = dbus.Interface(self._bus.get_object(BLUEZ, "/"), MOCK_IFACE)
         self._bluez = dbus.Interface(self._bus.get_object(BLUEZ, "/"), "org.bluez.Mock")
         self._objects = dbus.Interface(self._bus.get_object(BLUEZ, "/"), OBJECT_MANAGER_IFACE)
         self._devices: set[str] = set()
         self._services: dict[tuple[str, str], str] = {}
         self._handles: dict[str, int] = {}
+
+    def stop_bluez(self) -> None:
+        """bluetoothd dies: the mock process is terminated (org.bluez leaves the bus)."""
+        assert self.process is not None, "only a mock started by running_bluez_mock()"
+        _stop(self.process)
+
+    def start_bluez(self) -> None:
+        """bluetoothd starts again: a fresh mock, with no adapters, owns org.bluez."""
+        self.process = _start_mock(self.bus_address, self.log_path)
+        _wait_for_name(self.bus_address, self.process, self.log_path)
+        self._connect_proxies()
 
     @staticmethod
     def device_path(adapter: str, address: str) -> str:
@@ -355,9 +376,11 @@ def running_bluez_mock() -> Iterator[BlueZMock]:
         stack.callback(_stop, bus_proc)
         log_path = workdir / "dbusmock.log"
         mock_proc = _start_mock(address, log_path)
-        stack.callback(_stop, mock_proc)
+        mock: BlueZMock | None = None
+        # The mock process current at the end (a test may have restarted it).
+        stack.callback(lambda: _stop(mock.process if mock and mock.process else mock_proc))
         _wait_for_name(address, mock_proc, log_path)
-        mock = BlueZMock(address, log_path)
+        mock = BlueZMock(address, log_path, mock_proc)
         stack.callback(mock.close)
         yield mock
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -61,6 +63,9 @@ class Mosquitto:
             f"persistence_location {self.workdir}/",
             "autosave_interval 1",
             f"log_dest file {self.workdir}/mosquitto.log",
+            # Started as root, Mosquitto drops to its own user, which cannot enter the test's
+            # private temp dir: no log, and persistence silently not written. Stay this user.
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",
         ]
         conf.write_text("\n".join(lines) + "\n")
         return conf

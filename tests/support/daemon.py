@@ -31,14 +31,16 @@ def simulated(device_id: str, interval: float = 0.1, sensors: str = '["temperatu
 
 
 class DaemonProcess:
-    def __init__(self, config: Path, env: dict[str, str] | None = None):
+    def __init__(self, config: Path, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()):
         self.config = config
+        self.args = args
         self.env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> DaemonProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--config", str(self.config)],
+            [sys.executable, "-m", "gateway", "run", *self.args, "--config", str(self.config)],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         return self

@@ -76,11 +76,18 @@ class collect:
     async def _pump(self) -> None:
         with contextlib.suppress(aiomqtt.MqttError):
             async for message in self.client.messages:
-                payload = message.payload
-                assert isinstance(payload, bytes | bytearray)
-                await self.collector._add(Msg(str(message.topic), bytes(payload),
-                                              bool(message.retain)))
+                await self._keep(message)
+        # paho acknowledged these to the broker on receipt; aiomqtt's iterator stops at a
+        # disconnect without handing them out. Keep them, or the subscriber itself loses them.
+        queue = self.client._queue
+        while not queue.empty():
+            await self._keep(queue.get_nowait())
         self.collector.disconnected = True
+
+    async def _keep(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        assert isinstance(payload, bytes | bytearray)
+        await self.collector._add(Msg(str(message.topic), bytes(payload), bool(message.retain)))
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.task is not None

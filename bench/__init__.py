@@ -1,0 +1,1 @@
+"""The performance suite: ``python -m bench`` (see README, Performance)."""

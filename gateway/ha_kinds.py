@@ -1,0 +1,155 @@
+"""Home Assistant's view of every built-in sensor kind: platform, device class, unit, state class.
+
+Pure tables. A sensor's *kind* is its simulated profile, else its name (``temperature``,
+``pm2_5``, ``acceleration_x``, BTHome's ``temperature_2``...). A kind missing from the table,
+or one whose unit Home Assistant does not accept for the kind's device class, gets no device
+class (a plain numeric sensor) rather than a wrong one. Units and state classes follow Home
+Assistant's sensor documentation (``SensorDeviceClass``, ``DEVICE_CLASS_UNITS``,
+``DEVICE_CLASS_STATE_CLASSES``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["ALLOWED_UNITS", "BINARY_KINDS", "SENSOR_KINDS", "Classification", "classify"]
+
+MEASUREMENT = "measurement"
+TOTAL_INCREASING = "total_increasing"
+DIAGNOSTIC = "diagnostic"
+
+_PRESSURE = frozenset({"Pa", "hPa", "kPa", "bar", "cbar", "mbar", "mmHg", "inHg", "psi"})
+_TEMPERATURE = frozenset({"°C", "°F", "K"})
+_UG_M3 = frozenset({"µg/m³"})
+_SPEED = frozenset({"m/s", "km/h", "mph", "ft/s", "mm/s", "in/s", "kn", "mm/d", "mm/h", "in/d",
+                    "in/h", "Beaufort"})
+_VOLUME = frozenset({"mL", "L", "m³", "ft³", "CCF", "fl. oz.", "gal"})
+
+# Units Home Assistant accepts per sensor device class (the classes this gateway uses).
+ALLOWED_UNITS: dict[str, frozenset[str | None]] = {
+    "atmospheric_pressure": _PRESSURE,
+    "battery": frozenset({"%"}),
+    "carbon_dioxide": frozenset({"ppm"}),
+    "conductivity": frozenset({"S/cm", "mS/cm", "µS/cm"}),
+    "current": frozenset({"A", "mA"}),
+    "distance": frozenset({"mm", "cm", "m", "km", "in", "ft", "yd", "mi"}),
+    "duration": frozenset({"d", "h", "min", "s", "ms"}),
+    "energy": frozenset({"J", "kJ", "MJ", "GJ", "mWh", "Wh", "kWh", "MWh", "GWh", "TWh", "cal",
+                         "kcal", "Mcal", "Gcal"}),
+    "gas": frozenset({"m³", "ft³", "CCF"}),
+    "humidity": frozenset({"%"}),
+    "illuminance": frozenset({"lx"}),
+    "moisture": frozenset({"%"}),
+    "pm1": _UG_M3,
+    "pm10": _UG_M3,
+    "pm25": _UG_M3,
+    "power": frozenset({"W", "kW", "MW", "GW", "TW"}),
+    "precipitation": frozenset({"cm", "mm", "in"}),
+    "pressure": _PRESSURE,
+    "signal_strength": frozenset({"dB", "dBm"}),
+    "speed": _SPEED,
+    "temperature": _TEMPERATURE,
+    "volatile_organic_compounds": _UG_M3,
+    "voltage": frozenset({"V", "mV", "µV", "kV", "MV"}),
+    "volume": _VOLUME,
+    "volume_flow_rate": frozenset({"m³/h", "L/min", "mL/s", "ft³/min", "gal/min"}),
+    "volume_storage": _VOLUME,
+    "water": frozenset({"m³", "L", "ft³", "CCF", "gal"}),
+    "weight": frozenset({"µg", "mg", "g", "kg", "oz", "lb", "st"}),
+    "wind_direction": frozenset({"°"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    device_class: str | None
+    state_class: str | None = MEASUREMENT
+    entity_category: str | None = None
+
+
+def _k(device_class: str | None, state_class: str | None = MEASUREMENT,
+       category: str | None = None) -> _Kind:
+    return _Kind(device_class, state_class, category)
+
+
+# Numeric kinds: simulated profiles, serial protocols, BLE decoders (BTHome, Ruuvi, ATC/pvvx).
+SENSOR_KINDS: dict[str, _Kind] = {
+    # simulated profiles
+    "temperature": _k("temperature"), "humidity": _k("humidity"),
+    "pressure": _k("atmospheric_pressure"), "co2": _k("carbon_dioxide"), "pm25": _k("pm25"),
+    "illuminance": _k("illuminance"), "battery": _k("battery", category=DIAGNOSTIC),
+    "voltage": _k("voltage"),
+    # serial: pms5003 / sds011 / mhz19 / nmea
+    "pm1": _k("pm1"), "pm10": _k("pm10"),
+    "particles_0_3um": _k(None), "particles_0_5um": _k(None), "particles_1_0um": _k(None),
+    "particles_2_5um": _k(None), "particles_5_0um": _k(None), "particles_10um": _k(None),
+    "fix_quality": _k(None, None, DIAGNOSTIC), "satellites": _k(None, MEASUREMENT, DIAGNOSTIC),
+    "latitude": _k(None, None), "longitude": _k(None, None), "altitude": _k("distance"),
+    "speed": _k("speed"),
+    # BLE: BTHome objects, Ruuvi RAWv2, ATC/pvvx
+    "mass": _k("weight"), "dew_point": _k("temperature"), "count": _k(None),
+    "energy": _k("energy", TOTAL_INCREASING), "power": _k("power"), "tvoc": _k(
+        "volatile_organic_compounds"), "moisture": _k("moisture"),
+    "button": _k(None, None), "dimmer": _k(None, None), "rotation": _k(None),
+    "distance": _k("distance"), "duration": _k("duration"), "current": _k("current"),
+    "uv_index": _k(None), "volume": _k("volume", TOTAL_INCREASING),
+    "volume_flow_rate": _k("volume_flow_rate"), "gas": _k("gas", TOTAL_INCREASING),
+    "water": _k("water", TOTAL_INCREASING), "timestamp": _k(None, None, DIAGNOSTIC),
+    "acceleration": _k(None), "acceleration_x": _k(None), "acceleration_y": _k(None),
+    "acceleration_z": _k(None), "gyroscope": _k(None), "volume_storage": _k("volume_storage"),
+    "conductivity": _k("conductivity"), "direction": _k("wind_direction", None),
+    "precipitation": _k("precipitation"), "channel": _k(None, None, DIAGNOSTIC),
+    "rotational_speed": _k(None), "light_level": _k(None),
+    "tx_power": _k("signal_strength", category=DIAGNOSTIC),
+    "movement_counter": _k(None, TOTAL_INCREASING),
+    "rssi": _k("signal_strength", category=DIAGNOSTIC),
+}
+
+# BTHome binary objects (0/1) -> Home Assistant binary_sensor device class (None: generic).
+BINARY_KINDS: dict[str, str | None] = {
+    "generic_boolean": None, "power_on": "power", "opening": "opening", "battery_low": "battery",
+    "battery_charging": "battery_charging", "carbon_monoxide": "carbon_monoxide",
+    "cold": "cold", "connectivity": "connectivity", "door": "door", "garage_door": "garage_door",
+    "gas_detected": "gas", "heat": "heat", "light": "light", "lock": "lock",
+    "moisture_detected": "moisture", "motion": "motion", "moving": "moving",
+    "occupancy": "occupancy", "plug": "plug", "presence": "presence", "problem": "problem",
+    "running": "running", "safety": "safety", "smoke": "smoke", "sound": "sound",
+    "tamper": "tamper", "vibration": "vibration", "window": "window",
+}
+
+_ALIASES = {"pm2_5": "pm25", "pm1_0": "pm1", "pm2.5": "pm25", "carbon_dioxide": "co2"}
+_REPEAT = re.compile(r"^(?P<base>.+)_(?P<n>[0-9]+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What a discovery component says about one sensor."""
+
+    platform: str  # "sensor" or "binary_sensor"
+    device_class: str | None
+    unit: str | None
+    state_class: str | None
+    entity_category: str | None = None
+
+
+def _kind_name(kind: str) -> str:
+    name = kind.strip().lower()
+    name = _ALIASES.get(name, name)
+    repeat = _REPEAT.match(name)  # BTHome's second temperature is temperature_2
+    if name not in SENSOR_KINDS and name not in BINARY_KINDS and repeat:
+        name = _ALIASES.get(repeat["base"], repeat["base"])
+    return name
+
+
+def classify(kind: str, unit: str | None) -> Classification:
+    """Home Assistant platform, device class, unit and state class for one sensor."""
+    name = _kind_name(kind)
+    if name in BINARY_KINDS and unit is None:
+        return Classification("binary_sensor", BINARY_KINDS[name], None, None)
+    entry = SENSOR_KINDS.get(name, _Kind(None, None))  # unknown: no claims at all
+    device_class = entry.device_class
+    if device_class is not None and unit not in ALLOWED_UNITS[device_class]:
+        device_class = None  # e.g. acceleration in g, a Modbus "pressure" in mH2O
+    state_class = entry.state_class
+    return Classification("sensor", device_class, unit, state_class, entry.entity_category)

@@ -1,0 +1,169 @@
+"""The advertisement driver with the real core Device behind it, fed adverts directly.
+
+No scanner and no radio: adverts are built by the same encoders the decoder tests use. The
+core's clock (``gateway.device.time``) is set by the test, so the cap and the heartbeat are
+exact; published messages are read from a real memory buffer.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import gateway.device
+from drivers.ble import AdvertDriver, BleConfig
+from drivers.ble_decoders import BTHOME_UUID, Advert, build_advert
+from gateway.buffer import Entry, MemoryBuffer
+from gateway.device import Device
+from gateway.readings import Measurement as M
+from gateway.topics import TopicLayout
+
+ADDRESS = "A4:C1:38:00:00:01"
+KEY = "231d39c1d7cc1ab1aee224cd096db932"
+ROOT = "sg/test"
+
+
+class RecordingBuffer(MemoryBuffer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[Entry] = []
+
+    def put(self, entry: Entry) -> None:
+        self.entries.append(entry)
+        super().put(entry)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(gateway.device, "time", SimpleNamespace(time=clock.time,
+                                                                monotonic=clock.monotonic))
+    return clock
+
+
+class Harness:
+    def __init__(self, **options: Any) -> None:
+        self.config = BleConfig.model_validate({"id": "dev", "address": ADDRESS, **options})
+        self.buffer = RecordingBuffer()
+        self.statuses: list[bool] = []
+        self.device = Device(self.config, self.buffer, topics=TopicLayout(ROOT),
+                             shared=None,  # type: ignore[arg-type] - no shared resources used
+                             on_status=lambda _, online: self.statuses.append(online))
+        self.driver = AdvertDriver(self.config, self.device)
+
+    def published(self, sensor: str) -> list[Any]:
+        topic = f"{ROOT}/dev/{sensor}"
+        return [json.loads(e.payload)["value"] for e in self.buffer.entries if e.topic == topic]
+
+
+def advert(temperature: float, battery: float = 90, packet: int = 0, **kw: Any) -> Advert:
+    values = [M("battery", battery, "%"), M("temperature", temperature, "°C")]
+    return build_advert("bthome", ADDRESS, values, packet_id=packet, **kw)
+
+
+def test_identical_adverts_publish_once_and_keep_the_device_online(clock: Clock) -> None:
+    h = Harness()
+    for _ in range(3):
+        h.driver.on_advert(advert(21.5))
+        clock.now += 1
+    assert h.published("temperature") == [21.5]
+    assert h.published("battery") == [90]
+    assert h.statuses == [True]
+    assert h.device.last_reading == clock.now - 1  # the last repeat counted as heard
+
+
+def test_only_changed_values_are_published(clock: Clock) -> None:
+    h = Harness()
+    h.driver.on_advert(advert(21.5, packet=1))
+    clock.now += 1
+    h.driver.on_advert(advert(21.5, packet=2))  # new packet id, same values
+    h.driver.on_advert(advert(21.6, packet=3))
+    assert h.published("temperature") == [21.5, 21.6]
+    assert h.published("battery") == [90]
+
+
+def test_interval_caps_changes_and_a_held_back_change_follows(clock: Clock) -> None:
+    h = Harness(interval=10)
+    h.driver.on_advert(advert(21.5))
+    clock.now += 1
+    h.driver.on_advert(advert(21.7))  # within the cap: held back
+    assert h.published("temperature") == [21.5]
+    clock.now += 10
+    h.driver.on_advert(advert(21.7))  # the same advert again: now it goes out
+    assert h.published("temperature") == [21.5, 21.7]
+
+
+def test_heartbeat_republishes_unchanged_values(clock: Clock) -> None:
+    h = Harness(heartbeat=60)
+    h.driver.on_advert(advert(21.5))
+    clock.now += 59
+    h.driver.on_advert(advert(21.5))
+    assert h.published("temperature") == [21.5]
+    clock.now += 1
+    h.driver.on_advert(advert(21.5))
+    assert h.published("temperature") == [21.5, 21.5]
+
+
+def test_a_deadband_from_the_config_applies(clock: Clock) -> None:
+    h = Harness(deadband={"temperature": 0.5, "battery": 0})
+    for t in (21.5, 21.7, 21.9, 22.1):
+        h.driver.on_advert(advert(t))
+        clock.now += 1
+    assert h.published("temperature") == [21.5, 22.1]
+
+
+def test_device_layout_publishes_every_value_when_one_changes(clock: Clock) -> None:
+    h = Harness(layout="device")
+    h.driver.on_advert(advert(21.5, packet=1))
+    clock.now += 1
+    h.driver.on_advert(advert(21.5, packet=2))
+    clock.now += 1
+    h.driver.on_advert(advert(21.6, packet=3))
+    bodies = [json.loads(e.payload) for e in h.buffer.entries if e.topic == f"{ROOT}/dev"]
+    assert [b["readings"]["temperature"]["value"] for b in bodies] == [21.5, 21.6]
+    assert bodies[1]["readings"]["battery"] == {"value": 90, "unit": "%"}
+
+
+def test_bad_and_foreign_adverts(clock: Clock) -> None:
+    h = Harness()
+    h.driver.on_advert(Advert(ADDRESS, "name only"))  # a scan response: nothing to decode
+    h.driver.on_advert(Advert(ADDRESS, service_data={BTHOME_UUID: b"\x40\x02\xca"}))  # truncated
+    assert h.buffer.entries == []
+    assert dict(h.device.errors) == {"decode": 1}
+    assert h.statuses == []  # not heard as a sensor: not online
+
+
+def test_encrypted_adverts_need_the_right_key(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    sealed = advert(21.5, packet=7, bindkey=KEY)
+    h = Harness(bindkey=KEY)
+    h.driver.on_advert(sealed)
+    assert h.published("temperature") == [21.5]
+    wrong = "00" * 16
+    h = Harness(bindkey=wrong)
+    h.driver.on_advert(sealed)
+    assert h.buffer.entries == []
+    assert dict(h.device.errors) == {"decrypt": 1}
+    assert wrong not in caplog.text and KEY not in caplog.text
+
+
+def test_adapter_down_reports_offline_at_once(clock: Clock) -> None:
+    h = Harness()
+    h.driver.on_advert(advert(21.5))
+    h.driver.on_down("adapter hci0 not found")
+    h.driver.on_down("adapter hci0 not found")
+    h.driver.on_advert(advert(21.5))
+    assert h.statuses == [True, False, True]

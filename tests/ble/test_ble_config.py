@@ -1,0 +1,101 @@
+"""BLE device options: validated per mode, errors name the key, the bindkey never shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.daemon import run_cli
+
+from drivers.ble import BleConfig
+from gateway.config import load_config
+from gateway.errors import ConfigError
+
+KEY = "231d39c1d7cc1ab1aee224cd096db932"
+
+
+def device(extra: str, address: str = "aa:bb:cc:dd:ee:ff") -> str:
+    return f'[[devices]]\nid = "b"\ndriver = "ble"\naddress = "{address}"\n{extra}\n'
+
+
+def problems(tmp_path: Path, text: str) -> list[tuple[str, str]]:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value.problems
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "message"),
+    [
+        ('adapter = "bluetooth0"', "devices[0].adapter", 'like "hci0"'),
+        ('decoder = "theengs"', "devices[0].decoder", "unknown decoder 'theengs'"),
+        ('bindkey = "1234"', "devices[0].bindkey", "32 hex digits"),
+        ('mode = "gatt"\ndecoder = "ruuvi"', "devices[0].decoder", "only used with mode = 'advertisement'"),
+        ("notify = true", "devices[0].notify", "only used with mode = 'gatt'"),
+        ('adapter = "simulated"\nmode = "gatt"', "devices[0].adapter", "advertisements only"),
+        ('simulate = { format = "ruuvi" }', "devices[0].simulate", 'adapter = "simulated"'),
+        ('adapter = "simulated"\nsimulate = { format = "govee" }', "devices[0].simulate.format", "'bthome'"),
+        ('adapter = "simulated"\nsimulate = { every = 0 }', "devices[0].simulate.every", "> 0"),
+        (f'decoder = "ruuvi"\nbindkey = "{KEY}"', "devices[0].bindkey", "decoder = 'bthome'"),
+        ('decoder = "ruuvi"\nadapter = "simulated"\nsimulate = { format = "pvvx" }',
+         "devices[0].simulate", "not read by decoder 'ruuvi'"),
+        ("timeout = 0", "devices[0].timeout", "must be > 0"),
+        ("heartbeat = -1", "devices[0].heartbeat", "must be > 0"),
+        ('scanning = "lazy"', "devices[0].scanning", "'active'"),
+        ('mode = "gatt"\ncharacteristics = [{ uuid = "xyz", name = "c" }]',
+         "devices[0].characteristics[0].uuid", "16-bit UUID"),
+        ('mode = "gatt"\ncharacteristics = [{ uuid = "2a6e", name = "c", format = "<hh" }]',
+         "devices[0].characteristics[0].format", "exactly one number"),
+        ('mode = "gatt"\ncharacteristics = [{ uuid = "2a6e", name = "c", format = "<q!" }]',
+         "devices[0].characteristics[0].format", "not a struct format"),
+        ('mode = "gatt"\ncharacteristics = [{ uuid = "2a6e", nam = "c" }]',
+         "devices[0].characteristics[0].nam", "unknown key"),
+    ],
+)
+def test_ble_config_errors(tmp_path: Path, extra: str, key: str, message: str) -> None:
+    found = problems(tmp_path, device(extra))
+    assert any(k == key and message in m for k, m in found), found
+
+
+def test_bad_address_names_the_key(tmp_path: Path) -> None:
+    found = problems(tmp_path, device("", address="aa:bb:cc:dd:ee"))
+    assert found == [("devices[0].address", "must be a MAC address like AA:BB:CC:DD:EE:FF")]
+
+
+def test_defaults_and_normalised_address(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(device("", address="aa-bb-cc-dd-ee-ff"))
+    config = load_config(path).devices[0]
+    assert isinstance(config, BleConfig)
+    assert config.address == "AA:BB:CC:DD:EE:FF"
+    assert (config.adapter, config.mode, config.decoder, config.scanning) == (
+        "hci0", "advertisement", "auto", "active")
+    assert (config.offline_after(), config.heartbeat, config.interval) == (300.0, 300.0, None)
+    assert config.stall_after() is None  # silence is the scanner's watchdog's business
+
+
+def test_gatt_timeouts_follow_the_poll_interval(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(device('mode = "gatt"\ninterval = 200'))
+    config = load_config(path).devices[0]
+    assert isinstance(config, BleConfig)
+    assert config.offline_after() == 600.0
+    assert config.stall_after() == 600.0
+
+
+def test_bindkey_never_printed(tmp_path: Path) -> None:
+    bad = KEY[:-1] + "g"  # one wrong digit: the error must not echo it
+    found = problems(tmp_path, device(f'bindkey = "{bad}"'))
+    assert bad not in repr(found)
+    path = tmp_path / "ok.toml"
+    path.write_text(device(f'bindkey = "{KEY}"'))
+    result = run_cli("check", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert KEY not in result.stdout + result.stderr
+    result = run_cli("check", "--config", str(tmp_path / "c.toml"))
+    assert result.returncode == 2
+    assert bad not in result.stdout + result.stderr
+    config = load_config(path).devices[0]
+    assert KEY not in repr(config) and KEY not in str(config)

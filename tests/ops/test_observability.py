@@ -1,0 +1,206 @@
+"""Metrics scraped over HTTP, <root>/stats on MQTT, loop-lag and blocking warnings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from support.broker import Mosquitto, free_port
+from support.daemon import DaemonProcess, base_config, run_cli, simulated, write_config
+from support.mqtt import collect
+from support.wait import until
+
+from gateway.looplag import LoopMonitor
+
+
+async def http_get(port: int, path: str = "/metrics", method: str = "GET") -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = data.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def scrape_until(port: int, name: str, labels: dict[str, str], minimum: float,
+                       timeout: float = 15) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    key = (name, tuple(sorted(labels.items())))
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                code, body = await http_get(port)
+            except ConnectionError:
+                code, body = 0, ""
+            if code == 200 and samples(body).get(key, -1) >= minimum:
+                return samples(body)
+            await asyncio.sleep(0.05)  # polling an HTTP endpoint: there is no event to wait on
+
+
+async def test_metrics_scraped_over_http(tmp_path: Path, own_mosquitto: Mosquitto) -> None:
+    port = free_port()
+    text = base_config(own_mosquitto.port, "metrics").replace(
+        "shutdown_timeout = 5", "shutdown_timeout = 0.5")  # the broker is gone at the end
+    text += f'[metrics]\nlisten = "127.0.0.1:{port}"\n'
+    text += simulated("den", 0.02, '["temperature", "humidity"]')
+    text += simulated("bad", 0.02, extra="[devices.faults]\nout_of_range_every = 2")
+    config = write_config(tmp_path / "c.toml", text)
+    with DaemonProcess(config) as daemon:
+        got = await scrape_until(port, "sensor_gateway_readings_published_total",
+                                 {"device": "den"}, 20)
+        assert got[("sensor_gateway_device_online", (("device", "den"),))] == 1
+        assert got[("sensor_gateway_readings_total", (("device", "den"),))] >= 20
+        assert got[("sensor_gateway_mqtt_connected", ())] == 1
+        assert got[("sensor_gateway_publish_latency_seconds_count", ())] >= 20
+        assert got[("sensor_gateway_publish_latency_seconds_bucket", (("le", "+Inf"),))] >= 20
+        assert got[("sensor_gateway_device_last_reading_age_seconds", (("device", "den"),))] < 60
+        assert ("sensor_gateway_event_loop_lag_seconds", ()) in got
+        assert got[("process_resident_memory_bytes", ())] > 0
+        got = await scrape_until(port, "sensor_gateway_decode_errors_total",
+                                 {"device": "bad", "kind": "out_of_range"}, 1)
+        assert (await http_get(port, "/nope"))[0] == 404
+        assert (await http_get(port, "/metrics", "POST"))[0] == 405
+        own_mosquitto.kill()
+        got = await scrape_until(port, "sensor_gateway_mqtt_reconnects_total", {}, 1)
+        queued = got[("sensor_gateway_buffer_readings", ())]
+        await scrape_until(port, "sensor_gateway_buffer_readings", {}, queued + 20)
+        got = await scrape_until(port, "sensor_gateway_buffer_bytes", {}, 1)
+        assert got[("sensor_gateway_mqtt_connected", ())] == 0
+        daemon.signal(signal.SIGTERM)
+        code, output = await asyncio.to_thread(daemon.wait)
+    assert code == 0, output
+
+
+async def test_metrics_port_in_use_is_logged_and_the_daemon_keeps_running(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    busy = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = busy.sockets[0].getsockname()[1]
+    text = base_config(mosquitto.port, "metrics-busy") + f'[metrics]\nlisten = "127.0.0.1:{port}"\n'
+    config = write_config(tmp_path / "c.toml", text + simulated("den", 0.05))
+    root = "sensor-gateway/metrics-busy"
+    async with busy, collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
+        with DaemonProcess(config) as daemon:
+            await sub.wait_for(lambda: len(sub.on(f"{root}/den/temperature")) >= 10)
+            daemon.signal(signal.SIGTERM)
+            code, output = await asyncio.to_thread(daemon.wait)
+    assert code == 0
+    assert f"metrics: cannot listen on 127.0.0.1:{port}" in output
+
+
+def test_metrics_listen_is_validated(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml",
+                          base_config(1883) + '[metrics]\nlisten = "localhost"\n')
+    result = run_cli("check", "--config", str(config))
+    assert result.returncode == 2
+    assert "metrics.listen: must be host:port" in result.stderr
+
+
+async def test_stats_message_on_mqtt(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    text = base_config(mosquitto.port, "stats").replace(
+        "shutdown_timeout = 5", "shutdown_timeout = 5\nstats_interval = 0.3")
+    config = write_config(tmp_path / "c.toml", text + simulated("den", 0.05))
+    root = "sensor-gateway/stats"
+    async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
+        with DaemonProcess(config) as daemon:
+            await sub.wait_for(lambda: len(sub.on(f"{root}/stats")) >= 3)
+            daemon.signal(signal.SIGTERM)
+            code, output = await asyncio.to_thread(daemon.wait)
+    assert code == 0, output
+    stats = sub.on(f"{root}/stats")[-1]
+    assert not stats.retain
+    body = stats.json
+    assert set(body) == {"ts", "version", "uptime", "devices", "readings", "mqtt", "buffer",
+                         "loop", "per_device"}
+    assert body["devices"] == {"total": 1, "online": 1}
+    assert body["readings"]["total"] > 0 and body["readings"]["per_min"] > 0
+    assert body["mqtt"]["connected"] is True and body["mqtt"]["published"] > 0
+    assert set(body["buffer"]) == {"queued", "inflight", "bytes", "dropped"}
+    assert body["loop"]["lag"] >= 0 and body["loop"]["max_lag"] >= 0
+    den = body["per_device"]["den"]
+    assert den["online"] is True and den["readings"] > 0 and den["errors"] == {}
+    assert body["ts"].endswith("Z")
+
+
+def blocking_callback() -> None:
+    time.sleep(0.4)  # deliberately blocks the event loop
+
+
+async def test_blocking_callback_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="gateway.loop")
+    monitor = LoopMonitor()
+    task = asyncio.create_task(monitor.run(), name="monitor")
+    await until(monitor.watching.is_set)
+    asyncio.get_running_loop().call_soon(blocking_callback)
+    await until(lambda: monitor.blocks >= 1 and monitor.max_lag >= 0.25, timeout=5)
+    asyncio.get_running_loop().call_soon(blocking_callback)  # the same culprit again
+    await until(lambda: monitor.blocks >= 2, timeout=5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    [record] = [r for r in caplog.records if "event loop blocked" in r.getMessage()]  # once a minute
+    message = record.getMessage()
+    assert "callback blocking_callback" in message
+    assert "time.sleep(0.4)" in message  # its stack
+    assert monitor.take_max() >= 0.25  # the lag gauge saw it too
+
+
+async def test_blocking_task_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="gateway.loop")
+    monitor = LoopMonitor()
+    task = asyncio.create_task(monitor.run(), name="monitor")
+
+    async def hog() -> None:
+        await until(monitor.watching.is_set)  # the monitor watches
+        blocking_callback()
+
+    hogging = asyncio.create_task(hog(), name="device[hog]")
+    await until(lambda: monitor.blocks >= 1, timeout=5)
+    await hogging
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    message = next(r.getMessage() for r in caplog.records if "event loop blocked" in r.getMessage())
+    assert "task 'device[hog]' at blocking_callback" in message
+
+
+async def test_debug_asyncio_flag(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    config = write_config(tmp_path / "c.toml",
+                          base_config(mosquitto.port, "dbg") + simulated("den", 0.1))
+    seen = False
+    with DaemonProcess(config, args=("--debug-asyncio",)) as daemon:
+        assert daemon.proc is not None and daemon.proc.stdout is not None
+        async with asyncio.timeout(15):
+            while "running:" not in (line := await asyncio.to_thread(daemon.proc.stdout.readline)):
+                assert line
+                seen = seen or "asyncio debug mode" in line
+        daemon.signal(signal.SIGTERM)
+        code, output = await asyncio.to_thread(daemon.wait)
+    assert code == 0 and seen, output
+
+
+async def test_the_daemon_reports_a_blocked_loop(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    from support.inproc import running, settings_from
+
+    caplog.set_level(logging.WARNING, logger="gateway.loop")
+    text = base_config(mosquitto.port, "blocked") + simulated("den", 0.05)
+    async with running(settings_from(tmp_path, text)) as gateway:
+        await until(gateway.ops.loop_monitor.watching.is_set)  # it watches
+        asyncio.get_running_loop().call_soon(blocking_callback)
+        await until(lambda: gateway.ops.loop_monitor.blocks >= 1, timeout=5)
+        assert gateway.ops.stats.snapshot()["loop"]["blocks"] == 1
+    assert any("callback blocking_callback" in r.getMessage() for r in caplog.records)
