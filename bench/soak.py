@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 ROOT = "sensor-gateway/soak"
 STEADY = f"{ROOT}/steady/temperature"
 SECTION = "## Fault soak (bench/soak.py)"
+SECTION_NO_KILL = "## Fault soak, one daemon process (bench/soak.py --no-kill)"
 
 
 def free_port() -> int:
@@ -269,40 +270,41 @@ def rss_trend(samples: list[tuple[float, int]]) -> str:
 
 
 async def soak(
-    minutes: float, flap_every: float, lag_seconds: float, lag_rate: int
+    minutes: float, flap_every: float, lag_seconds: float, lag_rate: int, no_kill: bool,
+    keep: Path | None = None,
 ) -> dict[str, object]:
     lag = await loop_lag(lag_seconds, lag_rate)
     print(f"loop lag at {lag['readings/s']:.0f} readings/s into the outbox: p50 {lag['p50']:.2f} "
           f"ms, p99 {lag['p99']:.2f} ms, max {lag['max']:.2f} ms", flush=True)
     recoveries: dict[str, list[float]] = {name: [] for name in FAULTS}
     rss: list[tuple[float, int]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        work = keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         broker = Broker(work / "broker")
         broker.start()
         daemon = Daemon(work, broker.port)
         counts, connected = Counts(), asyncio.Event()
         try:
             result = await _run(broker, daemon, counts, connected, minutes, flap_every, rss,
-                                recoveries)
+                                recoveries, no_kill)
         finally:
             if daemon.proc is not None and daemon.proc.poll() is None:
                 daemon.proc.kill()
             broker.stop()
-    return {"minutes": minutes, "flap_every": flap_every, **result,
+    return {"minutes": minutes, "flap_every": flap_every, "no_kill": no_kill, **result,
             "recoveries": recoveries, "rss": rss_trend(rss), "lag": lag}
 
 
 async def _run(broker: Broker, daemon: Daemon, counts: Counts, connected: asyncio.Event,
                minutes: float, flap_every: float, rss: list[tuple[float, int]],
-               recoveries: dict[str, list[float]]) -> dict[str, object]:
+               recoveries: dict[str, list[float]], no_kill: bool) -> dict[str, object]:
     async with asyncio.TaskGroup() as tg:
         sub = tg.create_task(subscribe(broker.port, counts, connected), name="subscriber")
         await connected.wait()
         daemon.start()
         started = time.monotonic()
         end = started + minutes * 60
-        names = list(FAULTS)
+        names = [n for n in FAULTS if not (no_kill and "SIGKILL" in n)]
         n = 0
         next_fault = started + flap_every
         while time.monotonic() < end:
@@ -332,10 +334,11 @@ def markdown(result: dict[str, object]) -> str:
     recoveries = result["recoveries"]
     assert isinstance(lag, dict)
     assert isinstance(recoveries, dict)
+    no_kill = bool(result["no_kill"])
     lines = [
-        SECTION, "",
+        SECTION_NO_KILL if no_kill else SECTION, "",
         f"`python -m bench.soak --minutes {result['minutes']:g} --flap-every "
-        f"{result['flap_every']:g}` on this machine "
+        f"{result['flap_every']:g}{' --no-kill' if no_kill else ''}` on this machine "
         f"({time.strftime('%Y-%m-%d', time.gmtime())}): daemon with the disk outbox, 200 "
         "readings/s steady + 2/s calm, real Mosquitto (persistence), subscriber with a "
         "persistent session counting seq; a fault every flap interval.", "",
@@ -364,12 +367,14 @@ def markdown(result: dict[str, object]) -> str:
 
 
 def write_results(path: Path, section: str) -> None:
+    """Replace this section (found by its heading line) or append it."""
+    heading = section.split("\n", 1)[0]
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    start = text.find(SECTION)
+    start = text.find(heading + "\n")
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        nxt = text.find("\n## ", start + len(SECTION))
+        nxt = text.find("\n## ", start + len(heading))
         text = text[:start] + section + (text[nxt + 1:] if nxt != -1 else "")
     path.write_text(text.rstrip("\n") + "\n")
 
@@ -382,9 +387,14 @@ def main() -> None:
     parser.add_argument("--lag-seconds", type=float, default=10)
     parser.add_argument("--lag-rate", type=int, default=20_000, help="readings/s into the outbox")
     parser.add_argument("--results", type=Path, help="write the table into this RESULTS.md")
+    parser.add_argument("--keep", type=Path,
+                        help="work in this folder and keep it (daemon and broker logs)")
+    parser.add_argument("--no-kill", action="store_true",
+                        help="no daemon SIGKILL: one process all along (for the memory trend)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up the processes
-    result = asyncio.run(soak(args.minutes, args.flap_every, args.lag_seconds, args.lag_rate))
+    result = asyncio.run(soak(args.minutes, args.flap_every, args.lag_seconds, args.lag_rate,
+                              args.no_kill, args.keep))
     section = markdown(result)
     print(section)
     if result["lost"]:
