@@ -86,7 +86,8 @@ class LoopMonitor:
         since = 0.0
         reported: FrameType | None = None
         self.watching.set()
-        while not self._stop.wait(SAMPLE):
+        while not self._stop.is_set():
+            time.sleep(SAMPLE)  # cheaper than Event.wait(timeout): one syscall, no lock objects
             frame = sys._current_frames().get(loop_thread)
             callback = _callback_frame(frame)
             now = time.monotonic()
