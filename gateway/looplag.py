@@ -87,12 +87,12 @@ class LoopMonitor:
         reported: FrameType | None = None
         self.watching.set()
         while not self._stop.is_set():
-            time.sleep(SAMPLE)  # cheaper than Event.wait(timeout): one syscall, no lock objects
+            time.sleep(SAMPLE)  # a stop is noticed within SAMPLE
             frame = sys._current_frames().get(loop_thread)
             callback = _callback_frame(frame)
             now = time.monotonic()
             if callback is None or callback is not seen:
-                seen, since = callback, now
+                seen, since, reported = callback, now, None  # hold no finished frame
                 continue
             if now - since < self.threshold or reported is seen:
                 continue
