@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from gateway.readings import Measurement
 from gateway.report import ReportPolicy, parse_deadband
 
-__all__ = ["DeviceConfig", "DeviceContext", "Driver", "PolledDriver"]
+__all__ = ["DeviceConfig", "DeviceContext", "Driver", "PolledDriver", "ticks"]
 
 T = TypeVar("T")
 C = TypeVar("C", bound="DeviceConfig")
@@ -178,13 +178,16 @@ class PolledDriver(Driver[C]):
 
     async def run(self) -> None:
         async with self.session():
-            loop = asyncio.get_running_loop()
-            next_at = loop.time()
-            while True:
+            async for _ in ticks(self.config.interval):
                 self.ctx.emit(await self.read())
-                next_at += self.config.interval
-                delay = next_at - loop.time()
-                if delay < 0:  # fell behind: skip the missed ticks rather than burst
-                    next_at = loop.time()
-                    delay = 0
-                await asyncio.sleep(delay)
+
+
+async def ticks(interval: float) -> AsyncIterator[None]:
+    """Yield at once, then every ``interval`` seconds on a drift-free schedule; a tick missed
+    while the consumer was busy is skipped, never made up in a burst."""
+    loop = asyncio.get_running_loop()
+    next_at = loop.time()
+    while True:
+        yield
+        next_at = max(next_at + interval, loop.time())
+        await asyncio.sleep(next_at - loop.time())

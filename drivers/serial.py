@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from drivers.base import STALL_FLOOR, DeviceConfig, DeviceContext, Driver
+from drivers.base import STALL_FLOOR, DeviceConfig, DeviceContext, Driver, ticks
 from drivers.serial_protocols import (
     MHZ19,
     PMS5003,
@@ -294,7 +294,7 @@ class SerialDriver(Driver[SerialConfig]):
     async def _poll_mhz19(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         framer = make_framer(self.config)
         command = mhz19_read_command()
-        async for _ in _ticks(self.config.poll_interval()):
+        async for _ in ticks(self.config.poll_interval()):
             writer.write(command)
             try:
                 async with asyncio.timeout(self.config.read_timeout):
@@ -308,7 +308,7 @@ class SerialDriver(Driver[SerialConfig]):
         blocks = plan_reads([r.spec() for r in self.config.registers])
         async with self.ctx.shared(key, lambda: ModbusBus(self.config)) as bus:
             bus.check_settings(self.config, self.ctx.log)
-            async for _ in _ticks(self.config.poll_interval()):
+            async for _ in ticks(self.config.poll_interval()):
                 await self._poll_modbus(bus, blocks)
 
     async def _poll_modbus(self, bus: ModbusBus, blocks: Sequence[ReadBlock]) -> None:
@@ -322,16 +322,6 @@ class SerialDriver(Driver[SerialConfig]):
                 self.ctx.count_error(exc.kind, str(exc))
         if readings:
             self.ctx.emit(readings)
-
-
-async def _ticks(interval: float) -> AsyncIterator[None]:
-    """Yield every ``interval`` seconds on a drift-free schedule (no bursts after a stall)."""
-    loop = asyncio.get_running_loop()
-    next_at = loop.time()
-    while True:
-        yield
-        next_at = max(next_at + interval, loop.time())
-        await asyncio.sleep(next_at - loop.time())
 
 
 class ModbusBus:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.base import ticks
 from drivers.serial_protocols import (
     encode_csv_line,
     encode_gga,
@@ -288,7 +289,7 @@ class SerialSimulator:
 
     async def _stream(self) -> None:
         self.port.write(self.traffic.hello())
-        async for _ in _every(1 / self.rate):
+        async for _ in ticks(1 / self.rate):
             if self.silent or not self.port.plugged:
                 continue
             if self.garbage and self._rng.random() < self.garbage:
@@ -306,7 +307,7 @@ class SerialSimulator:
     async def _answer(self) -> None:
         """MH-Z19: answer every read command with a response frame."""
         command, pending = mhz19_read_command(), b""
-        async for _ in _every(0.005):
+        async for _ in ticks(0.005):
             pending = (pending + self.port.read())[-64:]
             while command in pending:
                 pending = pending.split(command, 1)[1]
@@ -328,15 +329,6 @@ class SerialSimulator:
             await server.serve_forever()
 
 
-async def _every(interval: float) -> AsyncIterator[None]:
-    loop = asyncio.get_running_loop()
-    next_at = loop.time()
-    while True:
-        yield
-        next_at = max(next_at + interval, loop.time())
-        await asyncio.sleep(next_at - loop.time())
-
-
 @contextlib.asynccontextmanager
 async def _modbus_server(sim: SerialSimulator) -> AsyncIterator[Any]:
     """A pymodbus RTU slave on a second pty, bridged byte for byte to the simulator's port."""
@@ -356,7 +348,7 @@ async def _modbus_server(sim: SerialSimulator) -> AsyncIterator[Any]:
 
 
 async def _bridge(outer: PtyPort, inner: PtyPort) -> None:
-    async for _ in _every(0.002):
+    async for _ in ticks(0.002):
         if outer.plugged:
             inner.write(outer.read())
             outer.write(inner.read())
