@@ -26,7 +26,7 @@ def _nothing_waiting() -> int:
 BACKLOG: list[Callable[[], int]] = [_nothing_waiting]  # set by the harness
 
 
-class BenchConfig(SimulatedConfig):  # type: ignore[misc]
+class BenchConfig(SimulatedConfig):
     driver: Literal["bench"] = "bench"  # type: ignore[assignment]
     high_water: int = Field(5000, gt=0)
 

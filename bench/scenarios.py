@@ -173,7 +173,12 @@ async def _startup(p: Params) -> float:
         try:
             async with asyncio.timeout(30):
                 arrived: list[float] = []
-                await _first_json(client, lambda now, _payload: bool(arrived.append(now)) or True)
+
+                def first(now: float, _payload: bytes) -> bool:
+                    arrived.append(now)
+                    return True
+
+                await _first_json(client, first)
         finally:
             procs.stop(daemon)
     return arrived[0] - t0

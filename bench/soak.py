@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import aiomqtt
 
+from bench.broker import Broker
 from gateway.buffer import Entry
 from gateway.outbox import DiskOutbox
 
@@ -39,48 +39,6 @@ ROOT = "sensor-gateway/soak"
 STEADY = f"{ROOT}/steady/temperature"
 SECTION = "## Fault soak (bench/soak.py)"
 SECTION_NO_KILL = "## Fault soak, one daemon process (bench/soak.py --no-kill)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Broker:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir, self.port = workdir, free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            "max_queued_messages 10000000\nmax_inflight_messages 0\npersistence true\n"
-            f"persistence_location {workdir}/\nautosave_interval 1\n"
-            f"log_dest file {workdir}/mosquitto.log\n")
-
-    def start(self) -> None:
-        binary = next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-                       if Path(p).exists()), "mosquitto")
-        self.proc = subprocess.Popen([binary, "-c", str(self.workdir / "mosquitto.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=0.2):
-                return
-            time.sleep(0.02)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-    def signal(self, signum: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signum)
 
 
 class Daemon:
@@ -280,7 +238,7 @@ async def soak(
     rss: list[tuple[float, int]] = []
     with contextlib.ExitStack() as stack:
         work = keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        broker = Broker(work / "broker")
+        broker = Broker(work / "broker", persistence=True)
         broker.start()
         daemon = Daemon(work, broker.port)
         counts, connected = Counts(), asyncio.Event()
