@@ -218,13 +218,29 @@ def report_counts(counts: Counts, db: Path) -> dict[str, int]:
             "missing": " ".join(missing)}
 
 
-def rss_trend(samples: list[tuple[float, int]]) -> str:
-    if len(samples) < 4:
-        return "n/a"
-    quarter = len(samples) // 4
-    first = statistics.mean(r for _, r in samples[:quarter]) / 1024
-    last = statistics.mean(r for _, r in samples[-quarter:]) / 1024
-    return f"{first:.1f} MiB (first quarter) -> {last:.1f} MiB (last quarter)"
+FLAT = 0.02  # memory is flat when RSS grows by at most 2 % over the second half of the run
+
+
+def rss_trend(samples: list[int]) -> tuple[str, bool]:
+    """RSS (KiB, one sample each 10 s) at a tenth of the run (after start-up and the first
+    faults), at half and at the end, and whether it is flat: the first faults make the allocators
+    and SQLite's cache grow to their working size; after that a leak is growth that goes on."""
+    if len(samples) < 10:
+        return "n/a (too short)", True
+    early, mid = samples[len(samples) // 10] / 1024, samples[len(samples) // 2] / 1024
+    end = statistics.mean(samples[-3:]) / 1024
+    growth = end - mid
+    flat = growth <= FLAT * mid
+    return (f"{early:.1f} MiB at a tenth of the run, {mid:.1f} at half, {end:.1f} at the end: "
+            f"{growth:+.1f} MiB ({growth / mid:+.1%}) over the second half "
+            f"({'flat' if flat else 'GROWING'})"), flat
+
+
+async def sample_rss(daemon: Daemon, rss: list[int]) -> None:
+    while True:
+        await asyncio.sleep(10)
+        if (value := daemon.rss_kib()) is not None:
+            rss.append(value)
 
 
 async def soak(
@@ -235,7 +251,7 @@ async def soak(
     print(f"loop lag at {lag['readings/s']:.0f} readings/s into the outbox: p50 {lag['p50']:.2f} "
           f"ms, p99 {lag['p99']:.2f} ms, max {lag['max']:.2f} ms", flush=True)
     recoveries: dict[str, list[float]] = {name: [] for name in FAULTS}
-    rss: list[tuple[float, int]] = []
+    rss: list[int] = []
     with contextlib.ExitStack() as stack:
         work = keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         broker = Broker(work / "broker", persistence=True)
@@ -249,17 +265,20 @@ async def soak(
             if daemon.proc is not None and daemon.proc.poll() is None:
                 daemon.proc.kill()
             broker.stop()
+    trend, flat = rss_trend(rss) if no_kill else (
+        "n/a (SIGKILLed and restarted: see the --no-kill run)", True)
     return {"minutes": minutes, "flap_every": flap_every, "no_kill": no_kill, **result,
-            "recoveries": recoveries, "rss": rss_trend(rss), "lag": lag}
+            "recoveries": recoveries, "rss": trend, "flat": flat, "lag": lag}
 
 
 async def _run(broker: Broker, daemon: Daemon, counts: Counts, connected: asyncio.Event,
-               minutes: float, flap_every: float, rss: list[tuple[float, int]],
+               minutes: float, flap_every: float, rss: list[int],
                recoveries: dict[str, list[float]], no_kill: bool) -> dict[str, object]:
     async with asyncio.TaskGroup() as tg:
         sub = tg.create_task(subscribe(broker.port, counts, connected), name="subscriber")
         await connected.wait()
         daemon.start()
+        sampler = tg.create_task(sample_rss(daemon, rss), name="rss")
         started = time.monotonic()
         end = started + minutes * 60
         names = [n for n in FAULTS if not (no_kill and "SIGKILL" in n)]
@@ -267,8 +286,6 @@ async def _run(broker: Broker, daemon: Daemon, counts: Counts, connected: asynci
         next_fault = started + flap_every
         while time.monotonic() < end:
             await asyncio.sleep(1)
-            if (value := daemon.rss_kib()) is not None and int(time.monotonic()) % 10 == 0:
-                rss.append((time.monotonic() - started, value))
             if time.monotonic() >= next_fault and time.monotonic() < end - 30:
                 name = names[n % len(names)]
                 n += 1
@@ -277,6 +294,7 @@ async def _run(broker: Broker, daemon: Daemon, counts: Counts, connected: asynci
                 print(f"{(time.monotonic() - started) / 60:5.1f} min  {name}: live again "
                       f"after {took:.2f} s", flush=True)
                 next_fault = time.monotonic() + flap_every
+        sampler.cancel()
         code = daemon.terminate()
         produced = report_counts(counts, daemon.db)
         deadline = time.monotonic() + 60  # let the subscriber catch up with the last ones
@@ -359,7 +377,7 @@ def main() -> None:
         print(f"missing (first ones per topic): {result['missing']}")
     if args.results:
         write_results(args.results, section)
-    sys.exit(0 if result["lost"] == 0 and result["exit"] == 0 else 1)
+    sys.exit(0 if result["lost"] == 0 and result["exit"] == 0 and result["flat"] else 1)
 
 
 if __name__ == "__main__":

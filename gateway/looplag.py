@@ -3,14 +3,18 @@
 Two cheap mechanisms, so that watching costs next to nothing on a Pi Zero:
 
 - A timer on the loop wakes every :data:`PERIOD` (1 s) and records how late it is: the lag gauge.
-- A helper thread samples the loop thread's stack (``sys._current_frames``) every
-  :data:`SAMPLE` (50 ms) without waking the loop. When the same callback invocation (the same
-  ``Handle._run`` frame object) is still running after ``threshold`` (100 ms), the loop is blocked:
-  the thread takes the culprit (task name or callback) and its stack and hands them to the loop
-  (``call_soon_threadsafe``). The thread does no I/O: the warning is logged by the loop as soon as
-  it runs again, with the blocked time (measured from the first sample that saw the callback, so
-  it may be up to one sample short), the culprit and its stack. A block also counts as lag.
+- The loop's selector is wrapped so that each pass of the loop notes when it left ``select()``
+  (one clock read per pass, no system call). A helper thread looks every ``threshold`` (100 ms)
+  without waking the loop: an idle loop (waiting in ``select()``) costs it nothing more; a busy
+  one tells it since when. When the same pass is still running ``threshold`` after it began, the
+  loop is blocked: the thread takes the culprit (task name or callback) and its stack from the
+  loop thread's frames (``sys._current_frames``) and hands them to the loop
+  (``call_soon_threadsafe``). As the thread looks at least once per ``threshold``, every block
+  longer than ``threshold`` is caught, and its length is known from when the pass began. The
+  thread does no I/O: the warning is logged by the loop as soon as it runs again, with the
+  blocked time, the culprit and its stack. A block also counts as lag.
 
+On an event loop without a selector (not asyncio's own), only the lag gauge works; that is logged.
 A loop blocked for good logs nothing; the systemd watchdog then kills it with SIGABRT, on which
 ``faulthandler`` (enabled by ``run``) dumps every thread's stack to the journal.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import selectors
 import sys
 import threading
 import time
@@ -31,8 +36,7 @@ __all__ = ["LoopMonitor"]
 log = logging.getLogger("gateway.loop")
 
 PERIOD = 1.0  # seconds between two lag measurements (loop wake-ups)
-SAMPLE = 0.05  # seconds between two looks at the loop thread's stack (helper thread)
-THRESHOLD = 0.1  # a block longer than this is reported
+THRESHOLD = 0.1  # a block longer than this is reported; the helper thread looks this often
 REPEAT_PERIOD = 60.0  # seconds: one warning per culprit at most this often (all are counted)
 _ASYNCIO_DIR = asyncio.__file__.rsplit("/", 1)[0]
 _EVENTS_FILE = asyncio.events.__file__
@@ -40,9 +44,38 @@ _EVENTS_FILE = asyncio.events.__file__
 
 @dataclass
 class _Block:
-    since: float  # monotonic time of the first sample that saw the blocking callback
+    since: float  # monotonic time the blocked pass of the loop began
     culprit: str
     stack: str
+
+
+class _PassClock:
+    """Stands in for the loop's selector and notes when each pass of the loop begins (when
+    ``select()`` returns); everything else goes to the real selector."""
+
+    def __init__(self, selector: selectors.BaseSelector) -> None:
+        """Made on the loop, inside a pass: the loop is busy now."""
+        self.selector = selector
+        self.passes = 0
+        self.busy_since = time.monotonic()  # 0 while the loop waits in select()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        self.busy_since = 0.0
+        try:
+            return self.selector.select(timeout)
+        finally:
+            self.passes += 1
+            self.busy_since = time.monotonic()
+
+    def busy(self) -> tuple[int, float]:
+        """(pass, since when) of a running pass; since is 0 while the loop is idle."""
+        while True:
+            passes, since = self.passes, self.busy_since
+            if passes == self.passes:  # read both within one pass
+                return passes, since
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.selector, name)
 
 
 class LoopMonitor:
@@ -53,7 +86,7 @@ class LoopMonitor:
         self.max_lag = 0.0  # worst lateness since the last take_max()
         self.blocks = 0  # blocks longer than threshold
         self.ticks = 0  # measurements taken
-        self.watching = threading.Event()  # set once the helper thread samples the loop
+        self.watching = threading.Event()  # set once the helper thread watches the loop
         self._stop = threading.Event()
         self._reported: dict[str, tuple[float, int]] = {}  # culprit -> (last logged, since)
 
@@ -63,16 +96,28 @@ class LoopMonitor:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        watcher = threading.Thread(target=self._watch, args=(loop, threading.get_ident()),
+        selector = getattr(loop, "_selector", None)
+        if not isinstance(selector, selectors.BaseSelector):
+            log.info("this event loop has no selector to watch: lag gauge only, no block "
+                     "warnings")
+            await self._measure_lag(loop)
+            return
+        clock = _PassClock(selector)
+        loop._selector = clock  # type: ignore[attr-defined]
+        watcher = threading.Thread(target=self._watch, args=(loop, threading.get_ident(), clock),
                                    name="loop-monitor", daemon=True)
         watcher.start()
         try:
-            while True:
-                due = loop.time() + self.period
-                await asyncio.sleep(self.period)
-                self._measure(max(0.0, loop.time() - due))
+            await self._measure_lag(loop)
         finally:
-            self._stop.set()  # the thread ends within SAMPLE; nothing to wait for
+            self._stop.set()  # the thread ends within threshold; nothing to wait for
+            loop._selector = selector  # type: ignore[attr-defined]
+
+    async def _measure_lag(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            due = loop.time() + self.period
+            await asyncio.sleep(self.period)
+            self._measure(max(0.0, loop.time() - due))
 
     def _measure(self, lag: float) -> None:
         self.ticks += 1
@@ -81,24 +126,25 @@ class LoopMonitor:
 
     # --- the helper thread (no I/O here) ---------------------------------------------------
 
-    def _watch(self, loop: asyncio.AbstractEventLoop, loop_thread: int) -> None:
-        seen: FrameType | None = None  # the callback invocation running at the last sample
-        since = 0.0
-        reported: FrameType | None = None
+    def _watch(self, loop: asyncio.AbstractEventLoop, loop_thread: int, clock: _PassClock) -> None:
+        reported = -1  # the pass last reported: one report per block
         self.watching.set()
         while not self._stop.is_set():
-            time.sleep(SAMPLE)  # a stop is noticed within SAMPLE
+            time.sleep(self.threshold)  # at least one look inside any longer block
+            passes, since = clock.busy()
+            if not since or passes == reported:
+                continue
+            wait = since + self.threshold - time.monotonic()
+            if wait > 0:  # busy, but not for long yet: look again when it would be a block
+                time.sleep(wait)
+                if clock.passes != passes or self._stop.is_set():
+                    continue
+            reported = passes
             frame = sys._current_frames().get(loop_thread)
-            callback = _callback_frame(frame)
-            now = time.monotonic()
-            if callback is None or callback is not seen:
-                seen, since, reported = callback, now, None  # hold no finished frame
-                continue
-            if now - since < self.threshold or reported is seen:
-                continue
-            assert frame is not None
-            reported = seen
+            if frame is None:
+                return
             block = _Block(since, _culprit(loop, frame), "".join(traceback.format_stack(frame)))
+            del frame  # hold no frame of the loop thread
             try:
                 loop.call_soon_threadsafe(self._report, block)
             except RuntimeError:  # the loop is closed
@@ -124,8 +170,7 @@ class LoopMonitor:
 
 
 def _callback_frame(frame: FrameType | None) -> FrameType | None:
-    """The frame of the loop callback running now (``Handle._run``); None while the loop waits
-    for I/O or timers. A new frame object per invocation, so identity tells two apart."""
+    """The frame of the loop callback running now (``Handle._run``), if any."""
     while frame is not None:
         if frame.f_code.co_name == "_run" and frame.f_code.co_filename == _EVENTS_FILE:
             return frame
@@ -134,6 +179,8 @@ def _callback_frame(frame: FrameType | None) -> FrameType | None:
 
 
 def _culprit(loop: asyncio.AbstractEventLoop, frame: FrameType) -> str:
+    if _callback_frame(frame) is None:  # between callbacks: asyncio's own code
+        return f"the event loop itself at {_describe(frame)}"
     task = asyncio.current_task(loop)
     if task is not None:
         return f"task {task.get_name()!r} at {_describe(frame)}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 import signal
 import time
 from pathlib import Path
@@ -140,6 +142,14 @@ def blocking_callback() -> None:
     time.sleep(0.4)  # deliberately blocks the event loop
 
 
+def block_the_loop(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def reported(monitor: LoopMonitor, blocks: int) -> bool:
+    return monitor.blocks >= blocks
+
+
 async def test_blocking_callback_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="gateway.loop")
     monitor = LoopMonitor()
@@ -156,6 +166,24 @@ async def test_blocking_callback_is_named_in_a_warning(caplog: pytest.LogCapture
     assert "callback blocking_callback" in message
     assert "time.sleep(0.4)" in message  # its stack
     assert monitor.take_max() >= 0.25  # the lag gauge saw it too
+
+
+async def test_every_block_over_the_threshold_is_caught_and_measured_from_its_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="gateway.loop")
+    monitor = LoopMonitor()
+    task = asyncio.create_task(monitor.run(), name="monitor")
+    await until(monitor.watching.is_set)
+    for n in range(1, 6):  # twice the threshold: room for a late helper thread on a busy CI
+        block_the_loop(0.2)
+        await until(functools.partial(reported, monitor, n), timeout=5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert monitor.blocks == 5
+    blocked = [float(m.group(1)) for r in caplog.records
+               if (m := re.search(r"event loop blocked for ([0-9.]+)s", r.getMessage()))]
+    assert len(blocked) == 5 and min(blocked) >= 0.2, blocked  # from the start of the block
 
 
 async def test_blocking_task_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
