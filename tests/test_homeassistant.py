@@ -35,7 +35,7 @@ VOLUME = {"mL", "L", "m³", "ft³", "CCF", "fl. oz.", "gal"}
 MEAS, TOTAL, TOTAL_INC = "measurement", "total", "total_increasing"
 ANY_STATE = {MEAS, TOTAL, TOTAL_INC}
 # device class -> (allowed units, allowed state classes)
-HA_SENSOR_CLASSES: dict[str, tuple[set[str | None], set[str]]] = {
+HA_SENSOR_CLASSES: dict[str, tuple[set[str], set[str]]] = {
     "atmospheric_pressure": (PRESSURE, {MEAS}),
     "battery": ({"%"}, {MEAS}),
     "carbon_dioxide": ({"ppm"}, {MEAS}),
@@ -128,7 +128,7 @@ def builtin_kinds() -> list[tuple[str, str | None]]:
     kinds += [(f.name, f.unit) for f in _ruuvi._ALL.values()]
     kinds += [("temperature", "°C"), ("humidity", "%"), ("battery", "%"), ("voltage", "V"),
               ("rssi", "dBm")]
-    assert _atc.decode_atc  # ATC/pvvx publish the four above
+    assert callable(_atc.decode_atc)  # ATC/pvvx publish the four above
     return kinds
 
 
@@ -363,8 +363,8 @@ def test_docs_table_matches_the_mapping() -> None:
         dc = f"`{entry.device_class}`" if entry.device_class else "none"
         assert f"| `{kind}` | {dc}" in doc, kind
         assert f"| {entry.state_class or 'none'} |" in doc.split(f"| `{kind}` |")[1].split("\n")[0]
-    for kind, dc in BINARY_KINDS.items():
-        assert f"| `{kind}` | {f'`{dc}`' if dc else 'none'} |" in doc, kind
+    for kind, binary_dc in BINARY_KINDS.items():
+        assert f"| `{kind}` | {f'`{binary_dc}`' if binary_dc else 'none'} |" in doc, kind
 
 
 async def test_configs_come_back_after_a_broker_restart_without_persistence(

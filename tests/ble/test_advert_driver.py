@@ -7,6 +7,7 @@ exact; published messages are read from a real memory buffer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +20,7 @@ from drivers.ble_decoders import BTHOME_UUID, Advert, build_advert
 from gateway.buffer import Entry, MemoryBuffer
 from gateway.device import Device
 from gateway.readings import Measurement as M
+from gateway.resources import SharedResources
 from gateway.topics import TopicLayout
 
 ADDRESS = "A4:C1:38:00:00:01"
@@ -60,8 +62,10 @@ class Harness:
         self.config = BleConfig.model_validate({"id": "dev", "address": ADDRESS, **options})
         self.buffer = RecordingBuffer()
         self.statuses: list[bool] = []
+        # The advert driver uses no shared resources: their task group is never entered (a
+        # use would raise RuntimeError).
         self.device = Device(self.config, self.buffer, topics=TopicLayout(ROOT),
-                             shared=None,  # type: ignore[arg-type] - no shared resources used
+                             shared=SharedResources(asyncio.TaskGroup()),
                              on_status=lambda _, online: self.statuses.append(online))
         self.driver = AdvertDriver(self.config, self.device)
 

@@ -193,8 +193,11 @@ async def test_modbus_devices_share_one_bus(tmp_path: Path, mosquitto: Mosquitto
         async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
             async with running(settings_from(tmp_path, text)) as gateway:
                 for unit in (1, 2):
-                    await sub.wait_for(lambda u=unit: len(sub.on(f"{root}/m{u}/voltage")) >= 5,
-                                       timeout=15)
+
+                    def five_voltages(u: int = unit) -> bool:
+                        return len(sub.on(f"{root}/m{u}/voltage")) >= 5
+
+                    await sub.wait_for(five_voltages, timeout=15)
                 await sub.wait_for(lambda: any(m.text == "offline"
                                                for m in sub.on(f"{root}/m3/status")), timeout=10)
                 errors = gateway.devices["m3"].errors
