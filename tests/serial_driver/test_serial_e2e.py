@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 from support.broker import Mosquitto
@@ -49,9 +50,19 @@ def serial_device(sim: SerialSimulator, extra: str, device_id: str = "dev") -> s
             f'protocol = "{sim.protocol}"\nbaudrate = 9600\n{extra}\n')
 
 
+class SimulatorOptions(TypedDict, total=False):
+    """SerialSimulator's options the tests vary."""
+
+    rate: float
+    garbage: float
+    unit: int | Sequence[int]
+
+
 @contextlib.asynccontextmanager
-async def simulator(protocol: str, link: Path, **kwargs: object) -> AsyncIterator[SerialSimulator]:
-    async with SerialSimulator(protocol, link, seed=7, **kwargs) as sim:  # type: ignore[arg-type]
+async def simulator(
+    protocol: str, link: Path, **kwargs: Unpack[SimulatorOptions]
+) -> AsyncIterator[SerialSimulator]:
+    async with SerialSimulator(protocol, link, seed=7, **kwargs) as sim:
         task = asyncio.create_task(sim.run(), name="test-simulator")
         try:
             yield sim

@@ -111,4 +111,4 @@ def test_options_are_frozen_copies() -> None:
     assert options.units["a"] == "V"
     assert options.include == frozenset({"a"})
     with pytest.raises(AttributeError):
-        options.units = {}  # type: ignore[misc]
+        options.units = {}  # type: ignore[misc]  # assigning to the frozen field is the test
