@@ -22,7 +22,7 @@ from support.mqtt import collect
 
 from drivers.ble_decoders import _atc, _bthome, _ruuvi
 from drivers.simulated import PROFILES
-from gateway.config import load_config
+from gateway.config import Settings, load_config
 from gateway.ha_kinds import classify
 from gateway.homeassistant import _SERIAL_UNITS, Discovery
 from gateway.publisher import Publisher
@@ -158,7 +158,9 @@ def test_every_builtin_kind_maps_to_what_ha_accepts(kind: str, unit: str | None)
     ("outside_air", "°C", ("sensor", None, "°C", None)),  # unknown kind: no claims
     ("flux_capacitor", None, ("sensor", None, None, None)),
 ])
-def test_mapping_table(kind: str, unit: str | None, expected: tuple[Any, ...]) -> None:
+def test_mapping_table(
+    kind: str, unit: str | None, expected: tuple[str, str | None, str | None, str | None]
+) -> None:
     c = classify(kind, unit)
     assert (c.platform, c.device_class, c.unit, c.state_class) == expected
 
@@ -316,7 +318,7 @@ def test_sensor_known_only_at_run_time_is_added(tmp_path: Path) -> None:
 def test_update_after_a_reload_removes_and_announces(tmp_path: Path) -> None:
     """What a config reload hands to Discovery.update (real Publisher object, not connected:
     its retained state is what it sends)."""
-    def settings_for(devices: str) -> Any:
+    def settings_for(devices: str) -> Settings:
         path = tmp_path / "c.toml"
         path.write_text('[gateway]\nid = "rl"\n[homeassistant]\ndiscovery = true\n' + devices)
         return load_config(path)

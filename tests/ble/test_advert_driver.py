@@ -58,7 +58,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 class Harness:
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, **options: object) -> None:
         self.config = BleConfig.model_validate({"id": "dev", "address": ADDRESS, **options})
         self.buffer = RecordingBuffer()
         self.statuses: list[bool] = []
@@ -74,9 +74,11 @@ class Harness:
         return [json.loads(e.payload)["value"] for e in self.buffer.entries if e.topic == topic]
 
 
-def advert(temperature: float, battery: float = 90, packet: int = 0, **kw: Any) -> Advert:
+def advert(
+    temperature: float, battery: float = 90, packet: int = 0, bindkey: str | None = None
+) -> Advert:
     values = [M("battery", battery, "%"), M("temperature", temperature, "°C")]
-    return build_advert("bthome", ADDRESS, values, packet_id=packet, **kw)
+    return build_advert("bthome", ADDRESS, values, packet_id=packet, bindkey=bindkey)
 
 
 def test_identical_adverts_publish_once_and_keep_the_device_online(clock: Clock) -> None:
