@@ -125,10 +125,14 @@ def test_password_from_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     secret = tmp_path / "mqtt.secret"
     secret.write_text("s3cr3t-from-file\n")
     settings = load_config(write(tmp_path, f"[mqtt]\npassword_file = '{secret}'\n"))
-    assert settings.mqtt.secret().get_secret_value() == "s3cr3t-from-file"  # type: ignore[union-attr]
+    password = settings.mqtt.secret()
+    assert password is not None
+    assert password.get_secret_value() == "s3cr3t-from-file"
     monkeypatch.setenv("SENSOR_GATEWAY_MQTT__PASSWORD", "s3cr3t-from-env")
     settings = load_config(write(tmp_path, GOOD))
-    assert settings.mqtt.secret().get_secret_value() == "s3cr3t-from-env"  # type: ignore[union-attr]
+    password = settings.mqtt.secret()
+    assert password is not None
+    assert password.get_secret_value() == "s3cr3t-from-env"
     assert "s3cr3t" not in repr(settings) and "s3cr3t" not in str(settings.mqtt)
 
 

@@ -22,7 +22,7 @@ from support.mqtt import collect
 
 from drivers.ble_decoders import _atc, _bthome, _ruuvi
 from drivers.simulated import PROFILES
-from gateway.config import load_config
+from gateway.config import Settings, load_config
 from gateway.ha_kinds import classify
 from gateway.homeassistant import _SERIAL_UNITS, Discovery
 from gateway.publisher import Publisher
@@ -35,7 +35,7 @@ VOLUME = {"mL", "L", "m³", "ft³", "CCF", "fl. oz.", "gal"}
 MEAS, TOTAL, TOTAL_INC = "measurement", "total", "total_increasing"
 ANY_STATE = {MEAS, TOTAL, TOTAL_INC}
 # device class -> (allowed units, allowed state classes)
-HA_SENSOR_CLASSES: dict[str, tuple[set[str | None], set[str]]] = {
+HA_SENSOR_CLASSES: dict[str, tuple[set[str], set[str]]] = {
     "atmospheric_pressure": (PRESSURE, {MEAS}),
     "battery": ({"%"}, {MEAS}),
     "carbon_dioxide": ({"ppm"}, {MEAS}),
@@ -128,7 +128,7 @@ def builtin_kinds() -> list[tuple[str, str | None]]:
     kinds += [(f.name, f.unit) for f in _ruuvi._ALL.values()]
     kinds += [("temperature", "°C"), ("humidity", "%"), ("battery", "%"), ("voltage", "V"),
               ("rssi", "dBm")]
-    assert _atc.decode_atc  # ATC/pvvx publish the four above
+    assert callable(_atc.decode_atc)  # ATC/pvvx publish the four above
     return kinds
 
 
@@ -158,7 +158,9 @@ def test_every_builtin_kind_maps_to_what_ha_accepts(kind: str, unit: str | None)
     ("outside_air", "°C", ("sensor", None, "°C", None)),  # unknown kind: no claims
     ("flux_capacitor", None, ("sensor", None, None, None)),
 ])
-def test_mapping_table(kind: str, unit: str | None, expected: tuple[Any, ...]) -> None:
+def test_mapping_table(
+    kind: str, unit: str | None, expected: tuple[str, str | None, str | None, str | None]
+) -> None:
     c = classify(kind, unit)
     assert (c.platform, c.device_class, c.unit, c.state_class) == expected
 
@@ -316,7 +318,7 @@ def test_sensor_known_only_at_run_time_is_added(tmp_path: Path) -> None:
 def test_update_after_a_reload_removes_and_announces(tmp_path: Path) -> None:
     """What a config reload hands to Discovery.update (real Publisher object, not connected:
     its retained state is what it sends)."""
-    def settings_for(devices: str) -> Any:
+    def settings_for(devices: str) -> Settings:
         path = tmp_path / "c.toml"
         path.write_text('[gateway]\nid = "rl"\n[homeassistant]\ndiscovery = true\n' + devices)
         return load_config(path)
@@ -363,8 +365,8 @@ def test_docs_table_matches_the_mapping() -> None:
         dc = f"`{entry.device_class}`" if entry.device_class else "none"
         assert f"| `{kind}` | {dc}" in doc, kind
         assert f"| {entry.state_class or 'none'} |" in doc.split(f"| `{kind}` |")[1].split("\n")[0]
-    for kind, dc in BINARY_KINDS.items():
-        assert f"| `{kind}` | {f'`{dc}`' if dc else 'none'} |" in doc, kind
+    for kind, binary_dc in BINARY_KINDS.items():
+        assert f"| `{kind}` | {f'`{binary_dc}`' if binary_dc else 'none'} |" in doc, kind
 
 
 async def test_configs_come_back_after_a_broker_restart_without_persistence(

@@ -13,14 +13,15 @@ import contextlib
 import os
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 from support.daemon import run_cli
 from support.wait import until
 
-from gateway.buffer import Entry, MemoryBuffer, make_buffer
+from gateway.buffer import Entry, MemoryBuffer, Overflow, make_buffer
 from gateway.config import load_config
 from gateway.errors import ConfigError, OutboxLocked
 from gateway.outbox import DiskOutbox
@@ -39,14 +40,26 @@ async def drain(buf: DiskOutbox | MemoryBuffer, limit: int = 10_000) -> list[Ent
         return await buf.get(limit)
 
 
+class OutboxOptions(TypedDict, total=False):
+    """DiskOutbox's options after the path."""
+
+    max_readings: int
+    overflow: Overflow
+    max_bytes: int
+    max_age: float | None
+    commit_interval: float
+    commit_readings: int
+    retry_interval: float
+
+
 @contextlib.asynccontextmanager
-async def opened(path: Path, **kwargs: object) -> AsyncIterator[DiskOutbox]:
-    async with DiskOutbox(path, **kwargs) as outbox:  # type: ignore[arg-type]
+async def opened(path: Path, **kwargs: Unpack[OutboxOptions]) -> AsyncIterator[DiskOutbox]:
+    async with DiskOutbox(path, **kwargs) as outbox:
         yield outbox
 
 
 @contextlib.asynccontextmanager
-async def running(path: Path, **kwargs: object) -> AsyncIterator[DiskOutbox]:
+async def running(path: Path, **kwargs: Unpack[OutboxOptions]) -> AsyncIterator[DiskOutbox]:
     async with opened(path, **kwargs) as outbox, asyncio.TaskGroup() as tg:
         task = tg.create_task(outbox.run(), name="outbox")
         try:
@@ -149,7 +162,7 @@ async def test_truncated_file_is_moved_aside(tmp_path: Path) -> None:
     ("policy", "kept"), [("drop_oldest", [5, 6, 7, 8, 9]), ("drop_newest", [0, 1, 2, 3, 4])]
 )
 async def test_bounds_policy_on_disk_and_after_restart(
-    tmp_path: Path, policy: str, kept: list[int]
+    tmp_path: Path, policy: Overflow, kept: list[int]
 ) -> None:
     path = tmp_path / "o.db"
     async with opened(path, max_readings=5, overflow=policy) as outbox:
@@ -196,8 +209,8 @@ async def test_max_age_deletes_expired_readings_from_the_file(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
-async def test_flooding_device_evicts_its_own_readings_only(policy: str) -> None:
-    buf = MemoryBuffer(100, policy)  # type: ignore[arg-type]
+async def test_flooding_device_evicts_its_own_readings_only(policy: Overflow) -> None:
+    buf = MemoryBuffer(100, policy)
     for n in range(10):
         buf.put(entry("calm", n))
     for n in range(2000):
@@ -245,10 +258,12 @@ async def test_commits_are_batched(tmp_path: Path) -> None:
         assert outbox.commits <= 20  # 1000 readings in ~10 transactions, not 1000
 
 
-async def _full_disk_cycle(outbox: DiskOutbox, path: Path, fill: object, free: object) -> None:
+async def _full_disk_cycle(
+    outbox: DiskOutbox, path: Path, fill: Callable[[], None], free: Callable[[], None]
+) -> None:
     outbox.put(entry("a", 0))
     await until(lambda: outbox.commits >= 1)
-    fill()  # type: ignore[operator]
+    fill()
     for n in range(1, 200):
         outbox.put(entry("a", n, 500))
     await until(lambda: not outbox.stats().persistent)
@@ -256,7 +271,7 @@ async def _full_disk_cycle(outbox: DiskOutbox, path: Path, fill: object, free: o
     got = await drain(outbox)  # still flowing, from memory
     assert numbers(got)[:1] == [0] and len(got) >= 1
     outbox.requeue_inflight()
-    free()  # type: ignore[operator]
+    free()
     await until(lambda: outbox.stats().persistent, timeout=10)
     assert sorted(int(p) for _, p in rows_on_disk(path)) == list(range(200))
 

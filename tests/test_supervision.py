@@ -8,10 +8,10 @@ from pathlib import Path
 from support.broker import Mosquitto
 from support.daemon import base_config, simulated
 from support.inproc import running, settings_from
-from support.mqtt import collect
+from support.mqtt import Msg, collect
 
 
-def seqs(messages: list) -> list[int]:  # type: ignore[type-arg]
+def seqs(messages: list[Msg]) -> list[int]:
     return [m.json["seq"] for m in messages]
 
 

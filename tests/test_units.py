@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from gateway.backoff import Backoff
-from gateway.buffer import Entry, MemoryBuffer
+from gateway.buffer import Entry, MemoryBuffer, Overflow
 from gateway.timefmt import iso_ms
 from gateway.topics import TopicLayout, sanitize
 
@@ -86,8 +86,8 @@ async def test_buffer_fifo_ack_and_requeue_keep_order() -> None:
 @pytest.mark.parametrize(
     ("policy", "kept"), [("drop_oldest", [b"2", b"3", b"4"]), ("drop_newest", [b"0", b"1", b"2"])]
 )
-async def test_buffer_overflow_policy_counts_drops(policy: str, kept: list[bytes]) -> None:
-    buf = MemoryBuffer(3, policy)  # type: ignore[arg-type]
+async def test_buffer_overflow_policy_counts_drops(policy: Overflow, kept: list[bytes]) -> None:
+    buf = MemoryBuffer(3, policy)
     for n in range(5):
         buf.put(entry("dev", n))
     assert buf.stats().dropped == {"dev": 2}

@@ -7,6 +7,7 @@ exact; published messages are read from a real memory buffer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +20,7 @@ from drivers.ble_decoders import BTHOME_UUID, Advert, build_advert
 from gateway.buffer import Entry, MemoryBuffer
 from gateway.device import Device
 from gateway.readings import Measurement as M
+from gateway.resources import SharedResources
 from gateway.topics import TopicLayout
 
 ADDRESS = "A4:C1:38:00:00:01"
@@ -56,12 +58,14 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 class Harness:
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, **options: object) -> None:
         self.config = BleConfig.model_validate({"id": "dev", "address": ADDRESS, **options})
         self.buffer = RecordingBuffer()
         self.statuses: list[bool] = []
+        # The advert driver uses no shared resources: their task group is never entered (a
+        # use would raise RuntimeError).
         self.device = Device(self.config, self.buffer, topics=TopicLayout(ROOT),
-                             shared=None,  # type: ignore[arg-type] - no shared resources used
+                             shared=SharedResources(asyncio.TaskGroup()),
                              on_status=lambda _, online: self.statuses.append(online))
         self.driver = AdvertDriver(self.config, self.device)
 
@@ -70,9 +74,11 @@ class Harness:
         return [json.loads(e.payload)["value"] for e in self.buffer.entries if e.topic == topic]
 
 
-def advert(temperature: float, battery: float = 90, packet: int = 0, **kw: Any) -> Advert:
+def advert(
+    temperature: float, battery: float = 90, packet: int = 0, bindkey: str | None = None
+) -> Advert:
     values = [M("battery", battery, "%"), M("temperature", temperature, "°C")]
-    return build_advert("bthome", ADDRESS, values, packet_id=packet, **kw)
+    return build_advert("bthome", ADDRESS, values, packet_id=packet, bindkey=bindkey)
 
 
 def test_identical_adverts_publish_once_and_keep_the_device_online(clock: Clock) -> None:

@@ -11,6 +11,7 @@ from drivers.ble_decoders import (
     DECODERS,
     RUUVI_COMPANY_ID,
     Advert,
+    AdvertFormat,
     Decoded,
     Decoder,
     build_advert,
@@ -111,8 +112,10 @@ def test_from_bleak() -> None:
         ("pvvx", ATC, None),
     ],
 )
-def test_build_advert_round_trip(fmt: str, measurements: list[M], bindkey: str | None) -> None:
-    advert = build_advert(fmt, ADDRESS, measurements, packet_id=300, bindkey=bindkey, name="sim")  # type: ignore[arg-type]
+def test_build_advert_round_trip(
+    fmt: AdvertFormat, measurements: list[M], bindkey: str | None
+) -> None:
+    advert = build_advert(fmt, ADDRESS, measurements, packet_id=300, bindkey=bindkey, name="sim")
     decoded = decode(advert, bindkey=bindkey)
     assert list(decoded.measurements) == measurements
     assert (advert.name, advert.rssi) == ("sim", -60)

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 
 import pytest
 from support.blemock import BlueZMock
@@ -103,14 +104,14 @@ def last_status(sub: Collector, topic: str) -> str | None:
 
 
 async def test_bthome_and_ruuvi_vectors_arrive_on_mqtt(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     bluez_mock.add_adapter("hci0")
     ruuvi_address = "C6:3A:A0:00:00:02"
     root = "sensor-gateway/ble-vectors"
     text = (base_config(mosquitto.port, "ble-vectors") + ble_device("bt", ADDRESS)
             + ble_device("ruuvi", ruuvi_address, 'decoder = "ruuvi"'))
-    settings = settings_from(tmp_path, text)  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, text)
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
                 running(settings), advertiser(bluez_mock) as bt,
                 advertiser(bluez_mock, ruuvi_address) as ruuvi):
@@ -134,7 +135,7 @@ async def test_bthome_and_ruuvi_vectors_arrive_on_mqtt(
 
 
 async def test_encrypted_bthome_with_bindkey(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     bluez_mock.add_adapter("hci0")
@@ -142,7 +143,7 @@ async def test_encrypted_bthome_with_bindkey(
     text = (base_config(mosquitto.port, "ble-enc")
             + ble_device("enc", KEY_SENDER, f'bindkey = "{KEY}"')
             + ble_device("nokey", ADDRESS))
-    settings = settings_from(tmp_path, text)  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, text)
     caplog.set_level(logging.DEBUG)
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
                 running(settings), advertiser(bluez_mock, KEY_SENDER) as enc,
@@ -158,12 +159,12 @@ async def test_encrypted_bthome_with_bindkey(
 
 
 async def test_adapter_removed_and_back_recovers_by_itself(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     bluez_mock.add_adapter("hci0")
     root = "sensor-gateway/ble-unplug"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-unplug")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-unplug")
                              + ble_device("bt", ADDRESS))
     status = f"{root}/bt/status"
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
@@ -182,12 +183,12 @@ async def test_adapter_removed_and_back_recovers_by_itself(
 
 
 async def test_adapter_powered_off_and_on(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     adapter = bluez_mock.add_adapter("hci0")
     root = "sensor-gateway/ble-power"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-power")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-power")
                              + ble_device("bt", ADDRESS))
     status = f"{root}/bt/status"
     power = bluez_mock.mock_object(adapter)
@@ -195,19 +196,19 @@ async def test_adapter_powered_off_and_on(
                 running(settings), advertiser(bluez_mock) as bt):
         bt.send({BTHOME_UUID: BTHOME})
         await sub.wait_for(lambda: last_status(sub, status) == "online")
-        power.UpdateProperties("org.bluez.Adapter1", {"Powered": False})  # type: ignore[attr-defined]
+        power.UpdateProperties("org.bluez.Adapter1", {"Powered": False})
         await sub.wait_for(lambda: last_status(sub, status) == "offline")
         assert "adapter hci0 is powered off" in caplog.text
-        power.UpdateProperties("org.bluez.Adapter1", {"Powered": True})  # type: ignore[attr-defined]
+        power.UpdateProperties("org.bluez.Adapter1", {"Powered": True})
         await sub.wait_for(lambda: last_status(sub, status) == "online", timeout=RECOVERY)
 
 
 async def test_adapter_missing_at_start_then_plugged_in(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     root = "sensor-gateway/ble-late"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-late")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-late")
                              + ble_device("bt", ADDRESS, 'adapter = "hci1"'))
     status = f"{root}/bt/status"
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
@@ -226,11 +227,11 @@ async def test_adapter_missing_at_start_then_plugged_in(
 
 
 async def test_device_that_stops_advertising_goes_offline_after_timeout(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     bluez_mock.add_adapter("hci0")
     root = "sensor-gateway/ble-silent"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-silent")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-silent")
                              + ble_device("bt", ADDRESS, "timeout = 1.5"))
     status = f"{root}/bt/status"
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
@@ -247,11 +248,11 @@ async def test_device_that_stops_advertising_goes_offline_after_timeout(
 
 
 async def test_heartbeat_republishes_an_unchanged_value(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     bluez_mock.add_adapter("hci0")
     root = "sensor-gateway/ble-heartbeat"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-heartbeat")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-heartbeat")
                              + ble_device("bt", ADDRESS, "heartbeat = 0.5"))
     topic = f"{root}/bt/temperature"
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
@@ -262,13 +263,13 @@ async def test_heartbeat_republishes_an_unchanged_value(
 
 
 async def test_no_dbus_at_all_gives_a_clear_message(
-    mosquitto: Mosquitto, tmp_path: object, monkeypatch: pytest.MonkeyPatch,
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """No mock here: a machine without a system bus (a laptop, a container)."""
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/no-such-bus")
     root = "sensor-gateway/ble-nodbus"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-nodbus")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-nodbus")
                              + ble_device("bt", ADDRESS))
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
                 running(settings)):
@@ -279,17 +280,17 @@ async def test_no_dbus_at_all_gives_a_clear_message(
 
 
 async def test_in_progress_errors_are_retried_until_the_adapter_is_free(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """BlueZ answering StartDiscovery with org.bluez.Error.InProgress (bleak #1603): the method
     of the mocked adapter is replaced by one that raises it, then restored."""
     adapter = bluez_mock.mock_object(bluez_mock.add_adapter("hci0"))
-    adapter.AddMethod("org.bluez.Adapter1", "StartDiscovery", "", "",  # type: ignore[attr-defined]
+    adapter.AddMethod("org.bluez.Adapter1", "StartDiscovery", "", "",
                       "raise dbus.exceptions.DBusException('Operation already in progress', "
                       "name='org.bluez.Error.InProgress')")
     root = "sensor-gateway/ble-busy"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-busy")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-busy")
                              + ble_device("bt", ADDRESS))
     status = f"{root}/bt/status"
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
@@ -298,14 +299,14 @@ async def test_in_progress_errors_are_retried_until_the_adapter_is_free(
         await sub.wait_for(lambda: last_status(sub, status) == "offline")
         assert "InProgress" in caplog.text
         assert not sub.on(f"{root}/bt/temperature")
-        adapter.AddMethod("org.bluez.Adapter1", "StartDiscovery", "", "",  # type: ignore[attr-defined]
+        adapter.AddMethod("org.bluez.Adapter1", "StartDiscovery", "", "",
                           "self.props['org.bluez.Adapter1']['Discovering'] = True")
         await sub.wait_for(lambda: sub.on(f"{root}/bt/temperature"), timeout=RECOVERY)
         assert last_status(sub, status) == "online"
 
 
 async def test_silent_adapter_is_restarted_and_its_devices_reported_offline(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """No advert from anyone for adapter_silence seconds (a wedged adapter looks like this):
@@ -313,7 +314,7 @@ async def test_silent_adapter_is_restarted_and_its_devices_reported_offline(
     caplog.set_level(logging.INFO, "drivers.ble")
     bluez_mock.add_adapter("hci0")
     root = "sensor-gateway/ble-wedge"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-wedge")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-wedge")
                              + ble_device("bt", ADDRESS, "adapter_silence = 1\ntimeout = 600"))
     status = f"{root}/bt/status"
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
@@ -330,13 +331,13 @@ async def test_silent_adapter_is_restarted_and_its_devices_reported_offline(
 
 
 async def test_bluetoothd_restart_is_survived(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """bluetoothd dies (org.bluez leaves the bus) and starts again with the adapter back."""
     bluez_mock.add_adapter("hci0")
     root = "sensor-gateway/ble-bluetoothd"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-bluetoothd")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-bluetoothd")
                              + ble_device("bt", ADDRESS))
     status = f"{root}/bt/status"
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
@@ -356,13 +357,13 @@ async def test_bluetoothd_restart_is_survived(
 
 
 async def test_hung_bluetoothd_is_noticed_and_survived(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object,
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """bluetoothd stops answering (the mock process is SIGSTOPped), then resumes (SIGCONT)."""
     bluez_mock.add_adapter("hci0")
     root = "sensor-gateway/ble-hung"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-hung")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-hung")
                              + ble_device("bt", ADDRESS))
     status = f"{root}/bt/status"
     assert bluez_mock.process is not None
@@ -384,13 +385,13 @@ async def test_hung_bluetoothd_is_noticed_and_survived(
 
 
 async def test_passive_scanning(
-    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: object
+    bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     """scanning = "passive" registers an advertisement monitor with BlueZ's
     AdvertisementMonitorManager1 (the mock accepts it but does not filter by its patterns)."""
     bluez_mock.add_adapter("hci0")
     root = "sensor-gateway/ble-passive"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-passive")  # type: ignore[arg-type]
+    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-passive")
                              + ble_device("bt", ADDRESS, 'scanning = "passive"'))
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
                 running(settings), advertiser(bluez_mock) as bt):

@@ -117,7 +117,7 @@ async def test_gatt_notifications_and_reconnect_after_disconnect(
         bluez_mock.notify(chars["humidity"], struct.pack("<H", 5000))
         await sub.wait_for(lambda: latest(sub, f"{root}/g/humidity") == (50.0, "%"))
         # The peripheral drops the link: offline, then reconnected by the supervisor.
-        bluez_mock.mock_object(device_path).UpdateProperties(  # type: ignore[attr-defined]
+        bluez_mock.mock_object(device_path).UpdateProperties(
             "org.bluez.Device1", {"Connected": False, "ServicesResolved": False})
         await sub.wait_for(lambda: sub.on(status)[-1].text == "offline")
         await sub.wait_for(lambda: sub.on(status)[-1].text == "online", timeout=20)
@@ -133,7 +133,7 @@ async def test_gatt_connect_failures_are_retried_until_the_device_accepts(
     as BlueZ does for an aborted LE connection), then accepts them."""
     peripheral(bluez_mock)
     device = bluez_mock.mock_object(bluez_mock.device_path("hci0", ADDRESS))
-    device.AddMethod("org.bluez.Device1", "Connect", "", "",  # type: ignore[attr-defined]
+    device.AddMethod("org.bluez.Device1", "Connect", "", "",
                      "raise dbus.exceptions.DBusException('le-connection-abort-by-local', "
                      "name='org.bluez.Error.Failed')")
     root = "sensor-gateway/ble-gatt-refuse"
@@ -146,7 +146,7 @@ async def test_gatt_connect_failures_are_retried_until_the_device_accepts(
                            timeout=30)
         assert "cannot connect to C4:7C:8D:6A:11:22" in caplog.text
         assert not sub.on(f"{root}/g/temperature")
-        device.AddMethod("org.bluez.Device1", "Connect", "", "",  # type: ignore[attr-defined]
+        device.AddMethod("org.bluez.Device1", "Connect", "", "",
                          "self.UpdateProperties('org.bluez.Device1', "
                          "{'Connected': dbus.Boolean(True), 'ServicesResolved': dbus.Boolean(True)})")
         await sub.wait_for(lambda: latest(sub, f"{root}/g/temperature") == (21.5, "°C"),

@@ -29,7 +29,11 @@ def config(tmp_path: Path, port: int, gateway_id: str, devices: str, *,
 
 async def all_delivered(sub: SeqSubscriber, produced: dict[str, int]) -> None:
     for topic, n in produced.items():
-        await sub.wait_for(lambda t=topic, n=n: set(range(1, n + 1)) <= set(sub.seqs.get(t, [])))
+
+        def complete(t: str = topic, n: int = n) -> bool:
+            return set(range(1, n + 1)) <= set(sub.seqs.get(t, []))
+
+        await sub.wait_for(complete)
 
 
 def dropped(log: str) -> dict[str, int]:

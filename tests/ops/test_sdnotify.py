@@ -124,7 +124,10 @@ async def test_publisher_health_definition() -> None:
 
     publisher = Publisher(MqttSection(reconnect_delay_max=5), TopicLayout("t"), MemoryBuffer(),
                           "health-test")
-    task = asyncio.create_task(asyncio.Event().wait(), name="fake-publisher-loop")
+    async def publisher_loop() -> None:  # runs until cancelled, like the real one
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(publisher_loop(), name="fake-publisher-loop")
     health = PublisherHealth(publisher, task)
     start = time.monotonic()
     assert health.grace == 5 + 10 + 30

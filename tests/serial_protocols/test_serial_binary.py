@@ -1,5 +1,7 @@
 """PMS5003, SDS011 and MH-Z19 frames: known bytes with hand-computed checksums, and encoders."""
 
+from collections.abc import Callable
+
 import pytest
 
 from drivers.serial_protocols import (
@@ -16,7 +18,7 @@ from gateway.errors import DecodeError
 from gateway.readings import Measurement as M
 
 
-def kind_of(decode, frame):
+def kind_of(decode: Callable[[bytes], list[M]], frame: bytes) -> str:
     with pytest.raises(DecodeError) as info:
         decode(frame)
     return info.value.kind
@@ -50,12 +52,12 @@ PMS_VALUES = [
 ]
 
 
-def test_pms5003_known_frame():
+def test_pms5003_known_frame() -> None:
     assert sum(PMS_FRAME[:30]) == 0x02C1
     assert decode_pms5003(PMS_FRAME) == PMS_VALUES
 
 
-def test_pms5003_publishes_atmospheric_not_cf1():
+def test_pms5003_publishes_atmospheric_not_cf1() -> None:
     # CF=1 words 11, 12, 13 differ from the atmospheric 5, 7, 8;
     # checksum = 0x02C1 + (11-5) + (12-7) + (13-8) = 0x02C1 + 16 = 0x02D1
     frame = bytes.fromhex(
@@ -77,16 +79,16 @@ def test_pms5003_publishes_atmospheric_not_cf1():
         (PMS_FRAME[:2] + b"\x00\x04" + PMS_FRAME[4:30] + b"\x02\xa9", "decode"),
     ],
 )
-def test_pms5003_bad_frames(frame, kind):
+def test_pms5003_bad_frames(frame: bytes, kind: str) -> None:
     assert kind_of(decode_pms5003, frame) == kind
 
 
-def test_pms5003_mass_above_1000_is_out_of_range():
+def test_pms5003_mass_above_1000_is_out_of_range() -> None:
     assert decode_pms5003(encode_pms5003(0, 1000, 1000))[1].value == 1000.0
     assert kind_of(decode_pms5003, encode_pms5003(0, 1001, 0)) == "out_of_range"
 
 
-def test_pms5003_encoder():
+def test_pms5003_encoder() -> None:
     frame = encode_pms5003(5, 7, 8, particles=(1000, 300, 50, 10, 2, 1), reserved=0x9700)
     assert frame == PMS_FRAME
     with pytest.raises(ValueError, match="65535"):
@@ -102,7 +104,7 @@ def test_pms5003_encoder():
 SDS_FRAME = bytes.fromhex("aa c0 d4 04 3a 0a a1 60 1d ab")
 
 
-def test_sds011_known_frame():
+def test_sds011_known_frame() -> None:
     assert decode_sds011(SDS_FRAME) == [M("pm2_5", 123.6, "µg/m³"), M("pm10", 261.8, "µg/m³")]
 
 
@@ -118,11 +120,11 @@ def test_sds011_known_frame():
         (bytes.fromhex("aa c0 00 00 10 27 00 00 37 ab"), "out_of_range"),
     ],
 )
-def test_sds011_bad_frames(frame, kind):
+def test_sds011_bad_frames(frame: bytes, kind: str) -> None:
     assert kind_of(decode_sds011, frame) == kind
 
 
-def test_sds011_encoder():
+def test_sds011_encoder() -> None:
     assert encode_sds011(123.6, 261.8, device_id=0x60A1) == SDS_FRAME
     assert decode_sds011(encode_sds011(999.9, 0.0)) == [
         M("pm2_5", 999.9, "µg/m³"),
@@ -143,12 +145,12 @@ READ_COMMAND = bytes.fromhex("ff 01 86 00 00 00 00 00 79")
 MHZ_FRAME = bytes.fromhex("ff 86 02 60 47 00 00 00 d1")
 
 
-def test_mhz19_read_command():
+def test_mhz19_read_command() -> None:
     assert mhz19_read_command() == READ_COMMAND
     assert mhz19_checksum(READ_COMMAND) == 0x79
 
 
-def test_mhz19_known_response():
+def test_mhz19_known_response() -> None:
     assert mhz19_checksum(MHZ_FRAME) == 0xD1
     assert decode_mhz19(MHZ_FRAME) == [M("co2", 608.0, "ppm"), M("temperature", 31.0, "°C")]
 
@@ -165,11 +167,11 @@ def test_mhz19_known_response():
         (bytes.fromhex("ff 86 27 11 28 00 00 00 1a"), "out_of_range"),
     ],
 )
-def test_mhz19_bad_frames(frame, kind):
+def test_mhz19_bad_frames(frame: bytes, kind: str) -> None:
     assert kind_of(decode_mhz19, frame) == kind
 
 
-def test_mhz19_encoder():
+def test_mhz19_encoder() -> None:
     assert encode_mhz19_response(608, 31) == MHZ_FRAME
     assert decode_mhz19(encode_mhz19_response(10000, -40)) == [
         M("co2", 10000.0, "ppm"),

@@ -3,6 +3,8 @@ encoders round-trip; framing does not depend on how the stream is chunked."""
 
 import contextlib
 import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import orjson
 from hypothesis import given, settings
@@ -15,6 +17,8 @@ from drivers.serial_protocols import (
     BinaryFramer,
     CsvLineDecoder,
     FieldOptions,
+    FrameResult,
+    FrameSpec,
     JsonLineDecoder,
     KvLineDecoder,
     LineFramer,
@@ -50,8 +54,10 @@ LINE_DECODERS = [
 ]
 FRAME_DECODERS = [decode_pms5003, decode_sds011, decode_mhz19]
 
+_Input = TypeVar("_Input", bound=bytes | str)
 
-def assert_sane(measurements):
+
+def assert_sane(measurements: list[Measurement]) -> None:
     assert isinstance(measurements, list)
     for m in measurements:
         assert isinstance(m, Measurement)
@@ -61,7 +67,8 @@ def assert_sane(measurements):
         assert math.isfinite(m.value)
 
 
-def run(decode, data):
+def run(decode: Callable[[_Input], list[Measurement]], data: _Input) -> None:
+    result: FrameResult
     try:
         result = decode(data)
     except DecodeError as exc:
@@ -69,7 +76,7 @@ def run(decode, data):
     check_results([result])
 
 
-def check_results(results):
+def check_results(results: Iterable[FrameResult]) -> None:
     for item in results:
         if isinstance(item, DecodeError):
             assert item.kind in KINDS
@@ -83,14 +90,14 @@ line_text = st.text(alphabet='{}[]":,;= \t$*GPAMNSEW.-+eE0123456789abnfi_', max_
 
 @FUZZ
 @given(data=st.one_of(st.binary(max_size=120), line_text, line_text.map(str.encode)))
-def test_line_decoders_never_raise_anything_else(data):
+def test_line_decoders_never_raise_anything_else(data: bytes | str) -> None:
     for decode in LINE_DECODERS:
         run(decode, data)
 
 
 @FUZZ
 @given(data=st.binary(max_size=120))
-def test_learning_csv_decoder_never_raises_anything_else(data):
+def test_learning_csv_decoder_never_raises_anything_else(data: bytes) -> None:
     decoder = CsvLineDecoder(delimiter=",")
     for line in data.split(b"\n"):
         run(decoder.decode, line)
@@ -100,7 +107,7 @@ nmea_field = st.text(alphabet="0123456789.-+eEnaifNSEWAVMx_ ", max_size=12)
 
 
 @st.composite
-def nmea_sentences(draw):
+def nmea_sentences(draw: st.DrawFn) -> str:
     """Sentences with a correct checksum, so the field conversion itself is fuzzed."""
     address = draw(st.sampled_from(["GPGGA", "GNRMC", "GPRMC", "GLGGA", "GPGSV", "PASH", "PUBX"]))
     body = ",".join([address, *draw(st.lists(nmea_field, max_size=15))])
@@ -109,7 +116,7 @@ def nmea_sentences(draw):
 
 @FUZZ
 @given(line=nmea_sentences())
-def test_nmea_on_checksummed_sentences(line):
+def test_nmea_on_checksummed_sentences(line: str) -> None:
     run(decode_nmea, line)
 
 
@@ -128,22 +135,22 @@ nested_json = st.recursive(
 
 @FUZZ
 @given(obj=nested_json)
-def test_json_decoder_on_any_json(obj):
+def test_json_decoder_on_any_json(obj: object) -> None:
     run(JsonLineDecoder(FieldOptions(scale={"a": 1e300})).decode, orjson.dumps(obj))
 
 
 @FUZZ
 @given(data=st.binary(max_size=40))
-def test_frame_decoders_never_raise_anything_else(data):
+def test_frame_decoders_never_raise_anything_else(data: bytes) -> None:
     for decode in FRAME_DECODERS:
         run(decode, data)
 
 
-def mutated(frame_strategy):
+def mutated(frame_strategy: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
     """Valid frames with a few bytes overwritten: gets past header and length checks."""
 
     @st.composite
-    def build(draw):
+    def build(draw: st.DrawFn) -> bytes:
         frame = bytearray(draw(frame_strategy))
         for _ in range(draw(st.integers(0, 3))):
             frame[draw(st.integers(0, len(frame) - 1))] = draw(st.integers(0, 255))
@@ -174,7 +181,7 @@ mhz_frames = st.builds(encode_mhz19_response, u16, st.integers(-40, 215))
     sds=mutated(sds_frames),
     mhz=mutated(mhz_frames),
 )
-def test_frame_decoders_on_mutated_frames(pms, sds, mhz):
+def test_frame_decoders_on_mutated_frames(pms: bytes, sds: bytes, mhz: bytes) -> None:
     run(decode_pms5003, pms)
     run(decode_sds011, sds)
     run(decode_mhz19, mhz)
@@ -187,21 +194,21 @@ mass = st.integers(0, 1000)
 
 @FUZZ
 @given(a=mass, b=mass, c=mass, counts=st.tuples(*[u16] * 6))
-def test_pms5003_round_trip(a, b, c, counts):
+def test_pms5003_round_trip(a: int, b: int, c: int, counts: tuple[int, ...]) -> None:
     got = decode_pms5003(encode_pms5003(a, b, c, particles=counts))
     assert [m.value for m in got] == [a, b, c, *counts]
 
 
 @FUZZ
 @given(pm2_5=st.integers(0, 9999), pm10=st.integers(0, 9999), device=u16)
-def test_sds011_round_trip(pm2_5, pm10, device):
+def test_sds011_round_trip(pm2_5: int, pm10: int, device: int) -> None:
     got = decode_sds011(encode_sds011(pm2_5 / 10, pm10 / 10, device_id=device))
     assert [m.value for m in got] == [pm2_5 / 10, pm10 / 10]
 
 
 @FUZZ
 @given(co2=st.integers(0, 10000), temperature=st.integers(-40, 215))
-def test_mhz19_round_trip(co2, temperature):
+def test_mhz19_round_trip(co2: int, temperature: int) -> None:
     got = decode_mhz19(encode_mhz19_response(co2, temperature))
     assert [m.value for m in got] == [co2, temperature]
 
@@ -219,7 +226,9 @@ lon = st.floats(-180, 180)
     quality=st.integers(1, 8),
     kmh=st.floats(0, 2000),
 )
-def test_nmea_round_trip(la, lo, alt, sats, quality, kmh):
+def test_nmea_round_trip(
+    la: float, lo: float, alt: float, sats: int, quality: int, kmh: float
+) -> None:
     gga = {
         m.name: m.value
         for m in decode_nmea(encode_gga(la, lo, altitude=alt, satellites=sats, fix_quality=quality))
@@ -241,9 +250,12 @@ finite = st.floats(allow_nan=False, allow_infinity=False)
 
 @FUZZ
 @given(values=st.dictionaries(names, finite, min_size=1, max_size=5))
-def test_line_round_trips(values):
+def test_line_round_trips(values: dict[str, float]) -> None:
     expected = {k: float(v) for k, v in values.items()}
-    as_dict = lambda ms: {m.name: m.value for m in ms}  # noqa: E731
+
+    def as_dict(ms: Iterable[Measurement]) -> dict[str, float]:
+        return {m.name: m.value for m in ms}
+
     assert as_dict(JsonLineDecoder().decode(encode_json_line(values))) == expected
     assert as_dict(KvLineDecoder().decode(encode_kv_line(values))) == expected
     kv = KvLineDecoder(pair_separator=",", kv_separator=":")
@@ -256,7 +268,7 @@ def test_line_round_trips(values):
 # --- framers -------------------------------------------------------------------------------
 
 
-def chunked(data, cuts):
+def chunked(data: bytes, cuts: Iterable[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts})
     return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
 
@@ -266,7 +278,7 @@ def chunked(data, cuts):
     data=st.binary(max_size=300),
     cuts=st.lists(st.integers(0, 10_000), max_size=10),
 )
-def test_framers_take_any_bytes_and_stay_bounded(data, cuts):
+def test_framers_take_any_bytes_and_stay_bounded(data: bytes, cuts: list[int]) -> None:
     framers = [BinaryFramer(PMS5003), BinaryFramer(SDS011), BinaryFramer(MHZ19)]
     lines = LineFramer(KvLineDecoder().decode, max_length=32)
     for chunk in chunked(data, cuts):
@@ -281,7 +293,9 @@ FRAMES = {"pms": (PMS5003, pms_frames), "sds": (SDS011, sds_frames), "mhz": (MHZ
 
 
 @st.composite
-def streams(draw, spec, frames):
+def streams(
+    draw: st.DrawFn, spec: FrameSpec, frames: st.SearchStrategy[bytes]
+) -> tuple[bytes, list[bytes]]:
     """Good frames interleaved with garbage that cannot start a header."""
     noise = st.binary(max_size=40).map(lambda b: b.replace(spec.header[:1], b""))
     parts = draw(st.lists(st.tuples(noise, frames), max_size=6))
@@ -292,7 +306,9 @@ def streams(draw, spec, frames):
 
 @FUZZ
 @given(st.data(), st.lists(st.integers(0, 10_000), max_size=12))
-def test_every_good_frame_is_recovered_whatever_the_chunking(data, cuts):
+def test_every_good_frame_is_recovered_whatever_the_chunking(
+    data: st.DataObject, cuts: list[int]
+) -> None:
     for spec, frames in FRAMES.values():
         stream, good = data.draw(streams(spec, frames))
         whole = BinaryFramer(spec).feed(stream)
@@ -301,7 +317,7 @@ def test_every_good_frame_is_recovered_whatever_the_chunking(data, cuts):
         assert [r for r in pieces if not isinstance(r, DecodeError)] == [
             r for r in whole if not isinstance(r, DecodeError)
         ]
-        expected = []
+        expected: list[Sequence[Measurement]] = []
         for frame in good:
             with contextlib.suppress(DecodeError):  # out_of_range: still consumed whole
                 expected.append(spec.decode(frame))
@@ -316,7 +332,7 @@ def test_every_good_frame_is_recovered_whatever_the_chunking(data, cuts):
     lines=st.lists(st.dictionaries(names, finite, min_size=1, max_size=3), max_size=8),
     cuts=st.lists(st.integers(0, 10_000), max_size=10),
 )
-def test_line_framer_chunking_invariance(lines, cuts):
+def test_line_framer_chunking_invariance(lines: list[dict[str, float]], cuts: list[int]) -> None:
     stream = b"".join(encode_kv_line(v) + b"\r\n" for v in lines)
     framer = LineFramer(KvLineDecoder().decode, max_length=1000)
     results = [r for chunk in chunked(stream, cuts) for r in framer.feed(chunk)]

@@ -1,5 +1,8 @@
 """JSON, CSV, key/value and regex line decoders, and their encoders."""
 
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypedDict
+
 import pytest
 
 from drivers.serial_protocols import (
@@ -19,20 +22,20 @@ from gateway.readings import Measurement
 M = Measurement
 
 
-def kind_of(decode, line):
+def kind_of(decode: Callable[[bytes], list[Measurement]], line: bytes) -> str:
     with pytest.raises(DecodeError) as info:
         decode(line)
     return info.value.kind
 
 
-def as_dict(measurements):
+def as_dict(measurements: Iterable[Measurement]) -> dict[str, float]:
     return {m.name: m.value for m in measurements}
 
 
 LINES = [b'{"a": 1}', b"1", b"a=1", b"x 1"]
 
 
-def test_all_line_decoders_satisfy_the_protocol():
+def test_all_line_decoders_satisfy_the_protocol() -> None:
     decoders: list[LineDecoder] = [
         JsonLineDecoder(),
         CsvLineDecoder(fields=["a"]),
@@ -55,7 +58,7 @@ def test_all_line_decoders_satisfy_the_protocol():
         (b'  {"t": 1}  ', {"t": 1.0}),
     ],
 )
-def test_json_lines(line, expected):
+def test_json_lines(line: bytes | str, expected: dict[str, float]) -> None:
     assert as_dict(JsonLineDecoder().decode(line)) == expected
 
 
@@ -73,27 +76,27 @@ def test_json_lines(line, expected):
         (b"{}", "garbage"),
     ],
 )
-def test_json_errors(line, kind):
+def test_json_errors(line: bytes, kind: str) -> None:
     assert kind_of(JsonLineDecoder().decode, line) == kind
 
 
-def test_json_deep_nesting_does_not_recurse():
+def test_json_deep_nesting_does_not_recurse() -> None:
     line = b'{"a":' * 500 + b"1" + b"}" * 500
     [m] = JsonLineDecoder().decode(line)
     assert m.name == "_".join(["a"] * 500)
 
 
-def test_json_with_options():
+def test_json_with_options() -> None:
     decoder = JsonLineDecoder(FieldOptions(units={"env_t": "°C"}, rename={"env_t": "temperature"}))
     assert decoder.decode(b'{"env": {"t": 20}}') == [M("temperature", 20.0, "°C")]
 
 
-def test_json_encoder_round_trip():
+def test_json_encoder_round_trip() -> None:
     values = {"t": 21.5, "h": 40.0, "big": 1.5e300}
     assert as_dict(JsonLineDecoder().decode(encode_json_line(values))) == values
 
 
-def test_json_encoder_refuses_nan():
+def test_json_encoder_refuses_nan() -> None:
     with pytest.raises(ValueError, match="non-finite"):
         encode_json_line({"t": float("nan")})
 
@@ -101,14 +104,14 @@ def test_json_encoder_refuses_nan():
 # --- CSV -----------------------------------------------------------------------------------
 
 
-def test_csv_with_given_fields():
+def test_csv_with_given_fields() -> None:
     decoder = CsvLineDecoder(fields=["t", "h", "status"], options=FieldOptions(units={"t": "°C"}))
     assert decoder.decode(b"21.5, 40 ,ok") == [M("t", 21.5, "°C"), M("h", 40.0)]
     # a header-looking line is just a non-numeric data line when fields are given
     assert kind_of(decoder.decode, b"t,h,status") == "garbage"
 
 
-def test_csv_learns_the_header_and_ignores_its_repeats():
+def test_csv_learns_the_header_and_ignores_its_repeats() -> None:
     decoder = CsvLineDecoder(delimiter=";")
     assert decoder.fields is None
     assert kind_of(decoder.decode, b"1;2") == "decode"  # data before any header
@@ -123,30 +126,35 @@ def test_csv_learns_the_header_and_ignores_its_repeats():
 
 
 @pytest.mark.parametrize("line", [b"a,,b", b"a,a", b"t,1"])
-def test_csv_lines_that_are_not_headers(line):
+def test_csv_lines_that_are_not_headers(line: bytes) -> None:
     assert kind_of(CsvLineDecoder().decode, line) == "decode"
 
 
 @pytest.mark.parametrize(
     ("line", "kind"), [(b"1,2,3", "decode"), (b"1", "decode"), (b"x,", "garbage")]
 )
-def test_csv_errors(line, kind):
+def test_csv_errors(line: bytes, kind: str) -> None:
     assert kind_of(CsvLineDecoder(fields=["a", "b"]).decode, line) == kind
 
 
-def test_csv_non_finite_cell_is_out_of_range():
+def test_csv_non_finite_cell_is_out_of_range() -> None:
     assert kind_of(CsvLineDecoder(fields=["a", "b"]).decode, b"1,nan") == "out_of_range"
+
+
+class _CsvArgs(TypedDict, total=False):
+    fields: Sequence[str]
+    delimiter: str
 
 
 @pytest.mark.parametrize(
     "kwargs", [{"delimiter": ""}, {"fields": ["a", "a"]}, {"fields": ["a", ""]}]
 )
-def test_csv_bad_construction(kwargs):
+def test_csv_bad_construction(kwargs: _CsvArgs) -> None:
     with pytest.raises(ValueError, match="CSV"):
         CsvLineDecoder(**kwargs)
 
 
-def test_csv_encoder_round_trip():
+def test_csv_encoder_round_trip() -> None:
     decoder = CsvLineDecoder(delimiter="\t")
     assert decoder.decode(encode_csv_line(["t", "h"], delimiter="\t")) == []
     assert decoder.decode(encode_csv_line([21.5, -0.001], delimiter="\t")) == [
@@ -170,7 +178,7 @@ def test_csv_encoder_round_trip():
         (KvLineDecoder(kv_separator=":"), "T:-4.5 RH:99", {"T": -4.5, "RH": 99.0}),
     ],
 )
-def test_kv_lines(decoder, line, expected):
+def test_kv_lines(decoder: KvLineDecoder, line: bytes | str, expected: dict[str, float]) -> None:
     assert as_dict(decoder.decode(line)) == expected
 
 
@@ -183,8 +191,13 @@ def test_kv_lines(decoder, line, expected):
         (b"t=inf", "out_of_range"),
     ],
 )
-def test_kv_errors(line, kind):
+def test_kv_errors(line: bytes, kind: str) -> None:
     assert kind_of(KvLineDecoder().decode, line) == kind
+
+
+class _KvArgs(TypedDict, total=False):
+    pair_separator: str | None
+    kv_separator: str
 
 
 @pytest.mark.parametrize(
@@ -196,12 +209,12 @@ def test_kv_errors(line, kind):
         {"kv_separator": " "},
     ],
 )
-def test_kv_bad_separators(kwargs):
+def test_kv_bad_separators(kwargs: _KvArgs) -> None:
     with pytest.raises(ValueError, match="separator"):
         KvLineDecoder(**kwargs)
 
 
-def test_kv_encoder_round_trip():
+def test_kv_encoder_round_trip() -> None:
     values = {"t": 21.5, "h": 40.0}
     line = encode_kv_line(values, pair_separator=";", kv_separator=":")
     assert line == b"t:21.5;h:40.0"
@@ -212,7 +225,7 @@ def test_kv_encoder_round_trip():
 # --- regex ---------------------------------------------------------------------------------
 
 
-def test_regex_named_groups_become_fields():
+def test_regex_named_groups_become_fields() -> None:
     decoder = RegexLineDecoder(
         r"T=(?P<temperature>\S+)C RH=(?P<humidity>\S+)% (?P<label>\w+)(?: (?P<opt>\d+))?",
         FieldOptions(units={"temperature": "°C", "humidity": "%"}),
@@ -227,7 +240,7 @@ def test_regex_named_groups_become_fields():
     ("line", "kind"),
     [(b"nothing here", "garbage"), (b"v=x", "garbage"), (b"v=nan", "out_of_range")],
 )
-def test_regex_errors(line, kind):
+def test_regex_errors(line: bytes, kind: str) -> None:
     assert kind_of(RegexLineDecoder(r"v=(?P<v>\w+)").decode, line) == kind
 
 
@@ -235,6 +248,6 @@ def test_regex_errors(line, kind):
     ("pattern", "message"),
     [("(?P<v>\\d+", "invalid regex"), (r"(\d+)", "no named group"), ("", "no named group")],
 )
-def test_regex_bad_patterns_fail_at_construction(pattern, message):
+def test_regex_bad_patterns_fail_at_construction(pattern: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RegexLineDecoder(pattern)

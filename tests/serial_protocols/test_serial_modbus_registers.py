@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.serial_protocols._modbus import (
+    Order,
     RegisterSpec,
+    RegisterType,
     decode_registers,
     encode_registers,
     plan_reads,
@@ -38,7 +40,9 @@ from gateway.readings import Measurement
         ([0x4248, 0x0000], "float32", "big", "big", 50.0),
     ],
 )
-def test_decode_known_registers(words, kind, word_order, byte_order, value) -> None:
+def test_decode_known_registers(
+    words: list[int], kind: RegisterType, word_order: Order, byte_order: Order, value: float
+) -> None:
     assert decode_registers(words, kind, word_order, byte_order) == value
     assert encode_registers(value, kind, word_order, byte_order) == words
 
@@ -47,7 +51,7 @@ def test_decode_known_registers(words, kind, word_order, byte_order, value) -> N
     ("words", "kind"),
     [([1, 2], "uint16"), ([1], "float32"), ([0x10000], "uint16"), ([0x7FC0, 0x0000], "float32")],
 )
-def test_bad_registers_raise_decode_error(words, kind) -> None:
+def test_bad_registers_raise_decode_error(words: list[int], kind: RegisterType) -> None:
     with pytest.raises(DecodeError):
         decode_registers(words, kind)
 
@@ -56,7 +60,9 @@ def test_bad_registers_raise_decode_error(words, kind) -> None:
 @given(st.lists(st.integers(0, 0xFFFF), min_size=0, max_size=3),
        st.sampled_from(["int16", "uint16", "int32", "uint32", "float32"]),
        st.sampled_from(["big", "little"]), st.sampled_from(["big", "little"]))
-def test_fuzz_only_decode_errors(words, kind, word_order, byte_order) -> None:
+def test_fuzz_only_decode_errors(
+    words: list[int], kind: RegisterType, word_order: Order, byte_order: Order
+) -> None:
     try:
         value = decode_registers(words, kind, word_order, byte_order)
     except DecodeError:

@@ -40,9 +40,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -55,12 +56,40 @@ OBJECT_MANAGER_IFACE = "org.freedesktop.DBus.ObjectManager"
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
+# A dbusmock method: name, input signature, output signature, Python code run in the mock.
+DBusMethod = tuple[str, str, str, str]
+
+
+class MockInterface(Protocol):
+    """dbusmock's ``org.freedesktop.DBus.Mock`` interface of one object, the calls used here.
+
+    dbus-python (hence any proxy it returns) is untyped; this types the remote calls made
+    through such a proxy.
+    """
+
+    def AddObject(
+        self,
+        path: str,
+        interface: str,
+        properties: Mapping[str, object],
+        methods: Sequence[DBusMethod],
+    ) -> None: ...
+
+    def AddMethod(self, interface: str, name: str, in_sig: str, out_sig: str, code: str) -> None: ...
+
+    def UpdateProperties(self, interface: str, properties: Mapping[str, object]) -> None: ...
+
+    def EmitSignal(
+        self, interface: str, name: str, signature: str, args: Sequence[object]
+    ) -> None: ...
+
+
 # Device1 methods as dbusmock code strings (run with the device object as ``self``).
 _SET_CONNECTED = (
     "self.UpdateProperties('org.bluez.Device1', "
     "{{'Connected': dbus.Boolean({0}), 'ServicesResolved': dbus.Boolean({0})}})"
 )
-_DEVICE_METHODS = [
+_DEVICE_METHODS: list[DBusMethod] = [
     ("Connect", "", "", _SET_CONNECTED.format(True)),
     ("Disconnect", "", "", _SET_CONNECTED.format(False)),
     ("Pair", "", "", ""),
@@ -71,7 +100,7 @@ _DEVICE_METHODS = [
 _SET_NOTIFYING = (
     "self.UpdateProperties('org.bluez.GattCharacteristic1', {{'Notifying': dbus.Boolean({0})}})"
 )
-_CHARACTERISTIC_METHODS = [
+_CHARACTERISTIC_METHODS: list[DBusMethod] = [
     ("ReadValue", "a{sv}", "ay", "ret = self.props['org.bluez.GattCharacteristic1']['Value']"),
     ("WriteValue", "aya{sv}", "", "self.props['org.bluez.GattCharacteristic1']['Value'] = args[0]"),
     ("StartNotify", "", "", _SET_NOTIFYING.format(True)),
@@ -99,7 +128,7 @@ class BlueZMock:
 
     def _connect_proxies(self) -> None:
         dbus = self._dbus
-        self._root = dbus.Interface(self._bus.get_object(BLUEZ, "/"), MOCK_IFACE)
+        self._root: MockInterface = dbus.Interface(self._bus.get_object(BLUEZ, "/"), MOCK_IFACE)
         self._bluez = dbus.Interface(self._bus.get_object(BLUEZ, "/"), "org.bluez.Mock")
         self._objects = dbus.Interface(self._bus.get_object(BLUEZ, "/"), OBJECT_MANAGER_IFACE)
         self._devices: set[str] = set()
@@ -231,7 +260,7 @@ class BlueZMock:
         return self._handles[device]
 
     def _add_object(
-        self, path: str, interface: str, props: dict[str, object], methods: list[object]
+        self, path: str, interface: str, props: dict[str, object], methods: Sequence[DBusMethod]
     ) -> None:
         """Add a mock object and announce it, as bluetoothd does (InterfacesAdded)."""
         dbus = self._dbus
@@ -278,9 +307,10 @@ class BlueZMock:
             )
         self.mock_object(path).UpdateProperties(DEVICE_IFACE, changed)
 
-    def mock_object(self, path: str) -> object:
+    def mock_object(self, path: str) -> MockInterface:
         """The ``org.freedesktop.DBus.Mock`` interface of any mock object (``AddObject``...)."""
-        return self._dbus.Interface(self._bus.get_object(BLUEZ, path), MOCK_IFACE)
+        interface: MockInterface = self._dbus.Interface(self._bus.get_object(BLUEZ, path), MOCK_IFACE)
+        return interface
 
     def close(self) -> None:
         self._bus.close()

@@ -13,12 +13,14 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import aiomqtt
 
 from support.daemon import REPO
 from support.wait import until
+
+T = TypeVar("T")
 
 
 class SeqSubscriber:
@@ -89,7 +91,7 @@ class SeqSubscriber:
     def count(self, topic: str) -> int:
         return len(self.seqs.get(topic, []))
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    async def wait_for(self, predicate: Callable[[], T], timeout: float = 20.0) -> T:
         async with asyncio.timeout(timeout), self._changed:
             while not (result := predicate()):
                 await self._changed.wait()

@@ -7,9 +7,11 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Collector:
     def under(self, prefix: str) -> list[Msg]:
         return [m for m in self.messages if m.topic.startswith(prefix)]
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    async def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
         async with asyncio.timeout(timeout), self._changed:
             while not (result := predicate()):
                 await self._changed.wait()

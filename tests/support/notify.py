@@ -13,7 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class NotifySocket:
@@ -61,7 +63,7 @@ class NotifySocket:
     def statuses(self) -> list[str]:
         return [m["STATUS"] for _, m in self.with_key("STATUS")]
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 15.0) -> T:
         """Blocking wait (run it with ``asyncio.to_thread`` from a test)."""
         deadline = time.monotonic() + timeout
         with self._cond:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
+async def until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.01) -> T:
     """Poll ``predicate`` until it is truthy; TimeoutError after ``timeout`` seconds."""
     async with asyncio.timeout(timeout):
         while not (result := predicate()):

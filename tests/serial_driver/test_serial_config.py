@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from support.daemon import REPO, run_cli
 
+from drivers.serial import SerialConfig
 from gateway.config import load_config
 from gateway.errors import ConfigError
 
@@ -60,10 +61,13 @@ def test_parity_words_and_defaults(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(device('protocol = "pms5003"\nparity = "even"'))
     [config] = load_config(path).devices
-    assert config.parity == "E"  # type: ignore[attr-defined]
+    assert isinstance(config, SerialConfig)
+    assert config.parity == "E"
     assert config.offline_after() == 30.0
     assert config.publish_interval() is None
-    assert config.sensor_names()[:3] == ["pm1_0", "pm2_5", "pm10"]
+    names = config.sensor_names()
+    assert names is not None
+    assert names[:3] == ["pm1_0", "pm2_5", "pm10"]
 
 
 async def test_simulate_serial_prints_a_working_config(tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 from support.broker import Mosquitto
@@ -49,9 +50,19 @@ def serial_device(sim: SerialSimulator, extra: str, device_id: str = "dev") -> s
             f'protocol = "{sim.protocol}"\nbaudrate = 9600\n{extra}\n')
 
 
+class SimulatorOptions(TypedDict, total=False):
+    """SerialSimulator's options the tests vary."""
+
+    rate: float
+    garbage: float
+    unit: int | Sequence[int]
+
+
 @contextlib.asynccontextmanager
-async def simulator(protocol: str, link: Path, **kwargs: object) -> AsyncIterator[SerialSimulator]:
-    async with SerialSimulator(protocol, link, seed=7, **kwargs) as sim:  # type: ignore[arg-type]
+async def simulator(
+    protocol: str, link: Path, **kwargs: Unpack[SimulatorOptions]
+) -> AsyncIterator[SerialSimulator]:
+    async with SerialSimulator(protocol, link, seed=7, **kwargs) as sim:
         task = asyncio.create_task(sim.run(), name="test-simulator")
         try:
             yield sim
@@ -193,8 +204,11 @@ async def test_modbus_devices_share_one_bus(tmp_path: Path, mosquitto: Mosquitto
         async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
             async with running(settings_from(tmp_path, text)) as gateway:
                 for unit in (1, 2):
-                    await sub.wait_for(lambda u=unit: len(sub.on(f"{root}/m{u}/voltage")) >= 5,
-                                       timeout=15)
+
+                    def five_voltages(u: int = unit) -> bool:
+                        return len(sub.on(f"{root}/m{u}/voltage")) >= 5
+
+                    await sub.wait_for(five_voltages, timeout=15)
                 await sub.wait_for(lambda: any(m.text == "offline"
                                                for m in sub.on(f"{root}/m3/status")), timeout=10)
                 errors = gateway.devices["m3"].errors
