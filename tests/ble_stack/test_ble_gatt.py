@@ -20,6 +20,7 @@ from support.broker import Mosquitto
 from support.daemon import base_config
 from support.inproc import running, settings_from
 from support.mqtt import Collector, collect
+from support.wait import until
 
 from drivers.ble_decoders import BTHOME_UUID, uuid16
 
@@ -107,20 +108,19 @@ async def test_gatt_notifications_and_reconnect_after_disconnect(
     root = "sensor-gateway/ble-gatt-notify"
     settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-gatt-notify")
                              + gatt_device("notify = true"))
-    device_path = bluez_mock.device_path("hci0", ADDRESS)
     status = f"{root}/g/status"
     async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
                 running(settings), advertising(bluez_mock)):
         await sub.wait_for(lambda: latest(sub, f"{root}/g/temperature") == (21.5, "°C"),
                            timeout=20)
-        await asyncio.sleep(0)
+        await until(lambda: bluez_mock.notifying(chars["humidity"]), timeout=10)  # subscribed
         bluez_mock.notify(chars["humidity"], struct.pack("<H", 5000))
         await sub.wait_for(lambda: latest(sub, f"{root}/g/humidity") == (50.0, "%"))
         # The peripheral drops the link: offline, then reconnected by the supervisor.
-        bluez_mock.mock_object(device_path).UpdateProperties(
-            "org.bluez.Device1", {"Connected": False, "ServicesResolved": False})
+        bluez_mock.drop_link(ADDRESS)
         await sub.wait_for(lambda: sub.on(status)[-1].text == "offline")
         await sub.wait_for(lambda: sub.on(status)[-1].text == "online", timeout=20)
+        await until(lambda: bluez_mock.notifying(chars["temperature"]), timeout=10)
         bluez_mock.notify(chars["temperature"], struct.pack("<h", 2300))
         await sub.wait_for(lambda: latest(sub, f"{root}/g/temperature") == (23.0, "°C"))
 

@@ -255,6 +255,23 @@ class BlueZMock:
         changed = {"Value": self._dbus.Array(value, signature="y")}
         self.mock_object(char_path).UpdateProperties(GATT_CHAR_IFACE, changed)
 
+    def notifying(self, char_path: str) -> bool:
+        """Whether a client started notifications on this characteristic (and they still run)."""
+        properties = self._dbus.Interface(self._bus.get_object(BLUEZ, char_path),
+                                          "org.freedesktop.DBus.Properties")
+        return bool(properties.Get(GATT_CHAR_IFACE, "Notifying"))
+
+    def drop_link(self, address: str, adapter: str = "hci0") -> None:
+        """The peripheral drops the connection: as bluetoothd does, the device is no longer
+        connected and its characteristics stop notifying."""
+        device = self.device_path(adapter, address)
+        for path in self._objects.GetManagedObjects():
+            if str(path).startswith(device + "/") and "/char" in str(path):
+                self.mock_object(str(path)).UpdateProperties(
+                    GATT_CHAR_IFACE, {"Notifying": self._dbus.Boolean(False)})
+        self.mock_object(device).UpdateProperties(
+            DEVICE_IFACE, {"Connected": False, "ServicesResolved": False})
+
     def _next_handle(self, device: str) -> int:
         self._handles[device] = self._handles.get(device, 0x0009) + 1
         return self._handles[device]
