@@ -78,6 +78,20 @@ class _PassClock:
         return getattr(self.selector, name)
 
 
+def _pass_clock(loop: asyncio.AbstractEventLoop) -> _PassClock | None:
+    """The loop's pass clock, wrapped around its selector on first use. It stays for the
+    loop's life (one clock read per pass), so that monitors started and stopped in any order
+    (a reload, two gateways in one test loop) always share one that is still in place."""
+    selector = getattr(loop, "_selector", None)
+    if isinstance(selector, _PassClock):
+        return selector
+    if not isinstance(selector, selectors.BaseSelector):
+        return None
+    clock = _PassClock(selector)
+    loop._selector = clock  # type: ignore[attr-defined]
+    return clock
+
+
 class LoopMonitor:
     def __init__(self, threshold: float = THRESHOLD, period: float = PERIOD) -> None:
         self.threshold = threshold
@@ -96,14 +110,12 @@ class LoopMonitor:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        selector = getattr(loop, "_selector", None)
-        if not isinstance(selector, selectors.BaseSelector):
+        clock = _pass_clock(loop)
+        if clock is None:
             log.info("this event loop has no selector to watch: lag gauge only, no block "
                      "warnings")
             await self._measure_lag(loop)
             return
-        clock = _PassClock(selector)
-        loop._selector = clock  # type: ignore[attr-defined]
         watcher = threading.Thread(target=self._watch, args=(loop, threading.get_ident(), clock),
                                    name="loop-monitor", daemon=True)
         watcher.start()
@@ -111,7 +123,6 @@ class LoopMonitor:
             await self._measure_lag(loop)
         finally:
             self._stop.set()  # the thread ends within threshold; nothing to wait for
-            loop._selector = selector  # type: ignore[attr-defined]
 
     async def _measure_lag(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:

@@ -186,6 +186,24 @@ async def test_every_block_over_the_threshold_is_caught_and_measured_from_its_st
     assert len(blocked) == 5 and min(blocked) >= 0.2, blocked  # from the start of the block
 
 
+async def test_monitors_started_and_stopped_in_any_order_share_one_pass_clock() -> None:
+    """A reload (or two gateways in one loop) starts a second monitor while the first still
+    runs, then stops the first: the second must go on seeing passes, not a stale one."""
+    first, second = LoopMonitor(), LoopMonitor()
+    first_task = asyncio.create_task(first.run(), name="first")
+    second_task = asyncio.create_task(second.run(), name="second")
+    await until(lambda: first.watching.is_set() and second.watching.is_set())
+    first_task.cancel()
+    await asyncio.gather(first_task, return_exceptions=True)
+    await asyncio.sleep(0.5)  # an idle loop: five looks of the second monitor's thread
+    assert second.blocks == 0  # nothing blocked
+    block_the_loop(0.2)
+    await until(lambda: second.blocks >= 1, timeout=5)
+    second_task.cancel()
+    await asyncio.gather(second_task, return_exceptions=True)
+    assert second.blocks == 1
+
+
 async def test_blocking_task_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="gateway.loop")
     monitor = LoopMonitor()
