@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from support.daemon import run_cli
+from support.inproc import config_problems as problems
 
 from gateway.config import load_config
 from gateway.errors import ConfigError
@@ -27,12 +28,6 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(text)
     return path
-
-
-def problems(tmp_path: Path, text: str) -> list[tuple[str, str]]:
-    with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text))
-    return info.value.problems
 
 
 def test_good_config_loads(tmp_path: Path) -> None:

@@ -6,24 +6,16 @@ from pathlib import Path
 
 import pytest
 from support.daemon import run_cli
+from support.inproc import config_problems as problems
 
 from drivers.ble import BleConfig
 from gateway.config import load_config
-from gateway.errors import ConfigError
 
 KEY = "231d39c1d7cc1ab1aee224cd096db932"
 
 
 def device(extra: str, address: str = "aa:bb:cc:dd:ee:ff") -> str:
     return f'[[devices]]\nid = "b"\ndriver = "ble"\naddress = "{address}"\n{extra}\n'
-
-
-def problems(tmp_path: Path, text: str) -> list[tuple[str, str]]:
-    path = tmp_path / "c.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return info.value.problems
 
 
 @pytest.mark.parametrize(

@@ -10,22 +10,14 @@ from pathlib import Path
 
 import pytest
 from support.daemon import REPO, run_cli
+from support.inproc import config_problems as problems
 
 from drivers.serial import SerialConfig
 from gateway.config import load_config
-from gateway.errors import ConfigError
 
 
 def device(extra: str) -> str:
     return f'[[devices]]\nid = "s"\ndriver = "serial"\nport = "/dev/ttyUSB0"\n{extra}\n'
-
-
-def problems(tmp_path: Path, text: str) -> list[tuple[str, str]]:
-    path = tmp_path / "c.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return info.value.problems
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,22 @@ from pathlib import Path
 
 from gateway.config import Settings, load_config
 from gateway.daemon import Gateway
+from gateway.errors import ConfigError
 
 
 def settings_from(tmp_path: Path, text: str) -> Settings:
     path = tmp_path / "config.toml"
     path.write_text(text)
     return load_config(path)
+
+
+def config_problems(tmp_path: Path, text: str) -> list[tuple[str, str]]:
+    """The (key path, message) pairs a config that must not load is refused with."""
+    try:
+        settings_from(tmp_path, text)
+    except ConfigError as exc:
+        return exc.problems
+    raise AssertionError("the config loaded")
 
 
 @contextlib.asynccontextmanager
