@@ -148,8 +148,8 @@ class LoopMonitor:
             wait = since + self.threshold - time.monotonic()
             if wait > 0:  # busy, but not for long yet: look again when it would be a block
                 time.sleep(wait)
-                if clock.passes != passes or self._stop.is_set():
-                    continue
+            if clock.busy() != (passes, since) or self._stop.is_set():
+                continue  # that pass ended: the loop waits in select() or runs a later one
             reported = passes
             frame = sys._current_frames().get(loop_thread)
             if frame is None:

@@ -186,6 +186,20 @@ async def test_every_block_over_the_threshold_is_caught_and_measured_from_its_st
     assert len(blocked) == 5 and min(blocked) >= 0.2, blocked  # from the start of the block
 
 
+async def test_short_passes_between_long_idle_waits_are_no_block() -> None:
+    """20 ms of work, then 150 ms waiting for a timer, over and over: a look that lands in the
+    work and looks again 100 ms later finds the loop idle in select(), not blocked."""
+    monitor = LoopMonitor()
+    task = asyncio.create_task(monitor.run(), name="monitor")
+    await until(monitor.watching.is_set)
+    for _ in range(25):
+        block_the_loop(0.02)
+        await asyncio.sleep(0.15)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert monitor.blocks == 0
+
+
 async def test_monitors_started_and_stopped_in_any_order_share_one_pass_clock() -> None:
     """A reload (or two gateways in one loop) starts a second monitor while the first still
     runs, then stops the first: the second must go on seeing passes, not a stale one."""
