@@ -10,14 +10,12 @@ from collections.abc import Callable, Hashable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-import orjson
-
 from drivers import registry
 from drivers.base import DeviceConfig
 from gateway.backoff import Backoff
 from gateway.buffer import Buffer, Entry
 from gateway.errors import DriverError
-from gateway.readings import Measurement
+from gateway.readings import Measurement, json_bytes
 from gateway.report import ReportPolicy
 from gateway.resources import SharedResources
 from gateway.timefmt import iso_ms
@@ -134,7 +132,7 @@ class Device:
             iso = iso or iso_ms(now)
             seq = self._seqs.get(sensor.key, 0) + 1
             self._seqs[sensor.key] = seq
-            payload = orjson.dumps({"value": m.value, "unit": m.unit, "ts": iso, "seq": seq})
+            payload = json_bytes({"value": m.value, "unit": m.unit, "ts": iso, "seq": seq})
             self._buffer.put(Entry(sensor.topic, payload, self.device_id))
             count += 1
         return count
@@ -150,7 +148,7 @@ class Device:
         seq = self._seqs.get(self._device_topic, 0) + 1
         self._seqs[self._device_topic] = seq
         body = {"ts": iso_ms(now), "seq": seq, "readings": readings}
-        self._buffer.put(Entry(self._device_topic, orjson.dumps(body), self.device_id))
+        self._buffer.put(Entry(self._device_topic, json_bytes(body), self.device_id))
         return len(readings)
 
     def _add_sensor(self, first: Measurement) -> _Sensor:

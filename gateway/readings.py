@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Measurement"]
+import orjson
+
+__all__ = ["Measurement", "json_bytes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +21,11 @@ class Measurement:
     name: str
     value: float
     unit: str | None = None
+
+
+def json_bytes(body: object) -> bytes:
+    """``orjson.dumps``, right-sized for holding. orjson (3.12 and later) returns a small
+    document in a 4 KiB allocation that it never shrinks, so every reading held in the buffer
+    would cost 4 KiB instead of ~100 bytes: 400 MB for a backlog of 100 000. The join copies it
+    into a bytes object of its own size (about 50 ns)."""
+    return b"".join((orjson.dumps(body), b""))

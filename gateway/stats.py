@@ -10,11 +10,10 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from gateway import __version__
 from gateway.buffer import Entry
 from gateway.health import RateMeter, total_readings
+from gateway.readings import json_bytes
 from gateway.timefmt import iso_ms
 
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ class StatsReporter:
             self.publish()
 
     def publish(self) -> None:
-        payload = orjson.dumps(self.snapshot())
+        payload = json_bytes(self.snapshot())
         self.gateway.buffer.put(Entry(self.gateway.topics.stats, payload, STATS_DEVICE))
         self.sent += 1
 
