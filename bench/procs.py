@@ -78,6 +78,18 @@ def subscriber(port: int, topic: str, seconds: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
 
+def output_within(proc: subprocess.Popen[bytes], seconds: float) -> str:
+    """What a process that should exit by itself printed; if it is still running after
+    ``seconds``, it is killed and what it printed so far is used. (``mosquitto_sub -W``, 2.0.11,
+    once did not exit in a full test run while messages kept arriving; it writes each message
+    out as it goes, so nothing printed is lost.)"""
+    try:
+        return proc.communicate(timeout=seconds)[0].decode()
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[0].decode()
+
+
 def simulator(link: Path) -> subprocess.Popen[bytes]:
     """``sensor-gateway simulate serial`` at an unreachable rate: as fast as it can write."""
     return subprocess.Popen(

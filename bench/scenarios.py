@@ -95,7 +95,7 @@ def _latency(p: Params, seconds: float, devices: int, interval: float) -> list[f
     try:
         daemon = procs.daemon(config)
         try:
-            out = sub.communicate(timeout=seconds + 20)[0].decode()
+            out = procs.output_within(sub, seconds + warm + 10)
         finally:
             procs.stop(daemon)
     finally:
