@@ -158,13 +158,17 @@ class Publisher:
         client.pending_calls_threshold = self.mqtt.max_inflight + 10
         return client
 
-    async def _session(self, client: aiomqtt.Client) -> None:
-        for topic_filter in self._subscriptions:  # first: retained messages on them arrive
-            await client.subscribe(topic_filter, qos=1)  # before anything we send now
+    def _session_started(self) -> None:
+        """A new session (either client): every status and retained message is sent again."""
         self._dirty.update(self._statuses)
         self._dirty.update(self._retained)
         self._status_changed.set()
         self.connected.set()
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        for topic_filter in self._subscriptions:  # first: retained messages on them arrive
+            await client.subscribe(topic_filter, qos=1)  # before anything we send now
+        self._session_started()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._status_loop(client), name="publisher.statuses")
             if self._subscriptions:
@@ -239,10 +243,7 @@ class Publisher:
             tg.create_task(client.supervise(), name="publisher.keepalive")
             for topic_filter in self._subscriptions:  # first: retained messages on them arrive
                 await client.subscribe(topic_filter, qos=1)  # before anything we send now
-            self._dirty.update(self._statuses)
-            self._dirty.update(self._retained)
-            self._status_changed.set()
-            self.connected.set()
+            self._session_started()
             tg.create_task(self._lean_statuses(client), name="publisher.statuses")
             tg.create_task(self._lean_readings(client), name="publisher.readings")
 
