@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,31 @@ def last_status(sub: Collector, topic: str) -> str | None:
     return msgs[-1].text if msgs else None
 
 
+@dataclass
+class Online:
+    """A BTHome device on hci0 that the running gateway has reported online."""
+
+    sub: Collector
+    bt: Advertiser
+    root: str
+    status: str
+
+
+@contextlib.asynccontextmanager
+async def online_device(
+    mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path, name: str, extra: str = ""
+) -> AsyncIterator[Online]:
+    root = f"sensor-gateway/{name}"
+    settings = settings_from(tmp_path, base_config(mosquitto.port, name)
+                             + ble_device("bt", ADDRESS, extra))
+    status = f"{root}/bt/status"
+    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
+                running(settings), advertiser(mock) as bt):
+        bt.send({BTHOME_UUID: BTHOME})
+        await sub.wait_for(lambda: last_status(sub, status) == "online")
+        yield Online(sub, bt, root, status)
+
+
 async def test_bthome_and_ruuvi_vectors_arrive_on_mqtt(
     bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
@@ -163,14 +189,8 @@ async def test_adapter_removed_and_back_recovers_by_itself(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     bluez_mock.add_adapter("hci0")
-    root = "sensor-gateway/ble-unplug"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-unplug")
-                             + ble_device("bt", ADDRESS))
-    status = f"{root}/bt/status"
-    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
-                running(settings), advertiser(bluez_mock) as bt):
-        bt.send({BTHOME_UUID: BTHOME})
-        await sub.wait_for(lambda: last_status(sub, status) == "online")
+    async with online_device(bluez_mock, mosquitto, tmp_path, "ble-unplug") as dev:
+        sub, bt, root, status = dev.sub, dev.bt, dev.root, dev.status
         bt.stop()
         bluez_mock.remove_adapter("hci0")
         await sub.wait_for(lambda: last_status(sub, status) == "offline")
@@ -186,16 +206,9 @@ async def test_adapter_powered_off_and_on(
     bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    adapter = bluez_mock.add_adapter("hci0")
-    root = "sensor-gateway/ble-power"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-power")
-                             + ble_device("bt", ADDRESS))
-    status = f"{root}/bt/status"
-    power = bluez_mock.mock_object(adapter)
-    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
-                running(settings), advertiser(bluez_mock) as bt):
-        bt.send({BTHOME_UUID: BTHOME})
-        await sub.wait_for(lambda: last_status(sub, status) == "online")
+    power = bluez_mock.mock_object(bluez_mock.add_adapter("hci0"))
+    async with online_device(bluez_mock, mosquitto, tmp_path, "ble-power") as dev:
+        sub, status = dev.sub, dev.status
         power.UpdateProperties("org.bluez.Adapter1", {"Powered": False})
         await sub.wait_for(lambda: last_status(sub, status) == "offline")
         assert "adapter hci0 is powered off" in caplog.text
@@ -230,14 +243,9 @@ async def test_device_that_stops_advertising_goes_offline_after_timeout(
     bluez_mock: BlueZMock, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     bluez_mock.add_adapter("hci0")
-    root = "sensor-gateway/ble-silent"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-silent")
-                             + ble_device("bt", ADDRESS, "timeout = 1.5"))
-    status = f"{root}/bt/status"
-    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
-                running(settings), advertiser(bluez_mock) as bt):
-        bt.send({BTHOME_UUID: BTHOME})
-        await sub.wait_for(lambda: last_status(sub, status) == "online")
+    async with online_device(bluez_mock, mosquitto, tmp_path, "ble-silent",
+                             "timeout = 1.5") as dev:
+        sub, bt, status = dev.sub, dev.bt, dev.status
         loop = asyncio.get_running_loop()
         stopped = loop.time()
         bt.stop()
@@ -313,14 +321,9 @@ async def test_silent_adapter_is_restarted_and_its_devices_reported_offline(
     the scan is restarted and the devices are offline before their own timeout."""
     caplog.set_level(logging.INFO, "drivers.ble")
     bluez_mock.add_adapter("hci0")
-    root = "sensor-gateway/ble-wedge"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-wedge")
-                             + ble_device("bt", ADDRESS, "adapter_silence = 1\ntimeout = 600"))
-    status = f"{root}/bt/status"
-    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
-                running(settings), advertiser(bluez_mock) as bt):
-        bt.send({BTHOME_UUID: BTHOME})
-        await sub.wait_for(lambda: last_status(sub, status) == "online")
+    async with online_device(bluez_mock, mosquitto, tmp_path, "ble-wedge",
+                             "adapter_silence = 1\ntimeout = 600") as dev:
+        sub, bt, status = dev.sub, dev.bt, dev.status
         scans_before = caplog.text.count("BLE adapter hci0: scanning")
         bt.stop()
         await sub.wait_for(lambda: last_status(sub, status) == "offline")
@@ -336,14 +339,8 @@ async def test_bluetoothd_restart_is_survived(
 ) -> None:
     """bluetoothd dies (org.bluez leaves the bus) and starts again with the adapter back."""
     bluez_mock.add_adapter("hci0")
-    root = "sensor-gateway/ble-bluetoothd"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-bluetoothd")
-                             + ble_device("bt", ADDRESS))
-    status = f"{root}/bt/status"
-    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
-                running(settings), advertiser(bluez_mock) as bt):
-        bt.send({BTHOME_UUID: BTHOME})
-        await sub.wait_for(lambda: last_status(sub, status) == "online")
+    async with online_device(bluez_mock, mosquitto, tmp_path, "ble-bluetoothd") as dev:
+        sub, bt, root, status = dev.sub, dev.bt, dev.root, dev.status
         bt.stop()
         bluez_mock.stop_bluez()
         await sub.wait_for(lambda: last_status(sub, status) == "offline")
@@ -362,15 +359,9 @@ async def test_hung_bluetoothd_is_noticed_and_survived(
 ) -> None:
     """bluetoothd stops answering (the mock process is SIGSTOPped), then resumes (SIGCONT)."""
     bluez_mock.add_adapter("hci0")
-    root = "sensor-gateway/ble-hung"
-    settings = settings_from(tmp_path, base_config(mosquitto.port, "ble-hung")
-                             + ble_device("bt", ADDRESS))
-    status = f"{root}/bt/status"
     assert bluez_mock.process is not None
-    async with (collect("127.0.0.1", mosquitto.port, f"{root}/#") as sub,
-                running(settings), advertiser(bluez_mock) as bt):
-        bt.send({BTHOME_UUID: BTHOME})
-        await sub.wait_for(lambda: last_status(sub, status) == "online")
+    async with online_device(bluez_mock, mosquitto, tmp_path, "ble-hung") as dev:
+        sub, bt, root, status = dev.sub, dev.bt, dev.root, dev.status
         bt.stop()
         bluez_mock.process.send_signal(signal.SIGSTOP)
         try:
