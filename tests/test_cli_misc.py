@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from support.broker import free_port
-from support.daemon import REPO, DaemonProcess, run_cli, write_config
+from support.daemon import REPO, DaemonProcess, python_output, run_cli, write_config
 from support.mqtt import collect
 
 
@@ -49,10 +49,7 @@ def test_simulated_only_config_never_imports_ble_or_modbus(tmp_path: Path) -> No
         " if m in sys.modules]\n"
         "print(heavy)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, check=False, timeout=30)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert python_output(code, timeout=30).strip() == "[]"
 
 
 def test_python_dash_m_gateway_version() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from support.broker import Mosquitto
-from support.daemon import REPO, base_config
+from support.daemon import REPO, base_config, python_output
 from support.inproc import running, settings_from
 from support.mqtt import collect
 
@@ -88,10 +88,7 @@ def test_simulated_ble_never_imports_bleak_or_dbus(mosquitto: Mosquitto, tmp_pat
         "asyncio.run(main())\n"
         "print([m for m in ('bleak', 'dbus_fast', 'bleak_retry_connector') if m in sys.modules])\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, check=False, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert python_output(code).strip().splitlines()[-1] == "[]"
 
 
 def test_a_daemon_without_ble_devices_never_imports_the_ble_stack(tmp_path: Path) -> None:
@@ -108,10 +105,7 @@ def test_a_daemon_without_ble_devices_never_imports_the_ble_stack(tmp_path: Path
         "heavy = ('bleak', 'dbus_fast', 'bleak_retry_connector', 'cryptography')\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, check=False, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert python_output(code).strip() == "[]"
 
 
 def test_scan_on_a_terminal_redraws_a_live_table() -> None:

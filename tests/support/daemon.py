@@ -73,3 +73,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
         [sys.executable, "-m", "gateway", *args], env=full_env, capture_output=True, text=True,
         timeout=timeout, check=False,
     )
+
+
+def python_output(code: str, timeout: float = 60) -> str:
+    """Run ``code`` in a fresh interpreter (nothing imported yet) from the repo; its stdout.
+    For what a process imports: the test process itself has imported everything."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, check=False, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
