@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from drivers.base import DeviceContext
 from drivers.simulated import SimulatedConfig, SimulatedDriver
+from gateway.sdk import DeviceContext
 
 
 def _nothing_waiting() -> int:

@@ -19,11 +19,9 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from drivers.base import DeviceConfig, DeviceContext, Driver
 from drivers.ble_decoders import DECODERS, Advert, AdvertFormat, decode, parse_bindkey
 from drivers.ble_source import AdapterScanner, AdvertSource, ScannerOptions
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, DeviceConfig, DeviceContext, Driver, Measurement
 
 __all__ = ["CONFIG", "BleConfig", "create"]
 

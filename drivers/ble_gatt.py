@@ -18,10 +18,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from drivers.base import Driver
 from drivers.ble_decoders import uuid16
-from gateway.errors import DecodeError, DeviceUnavailable
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, DeviceUnavailable, Driver, Measurement
 
 if TYPE_CHECKING:
     from bleak import BleakClient

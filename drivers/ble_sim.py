@@ -18,7 +18,7 @@ from typing import Self
 
 from drivers.ble_decoders import AdvertFormat, build_advert
 from drivers.ble_source import AdvertSource
-from gateway.readings import Measurement
+from gateway.sdk import Measurement
 
 __all__ = ["SimulatedAdverts", "SimulatedDevice", "signals"]
 

@@ -20,8 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from drivers.ble_decoders import ATC_UUID, BTHOME_UUID, RUUVI_COMPANY_ID, Advert
-from gateway.backoff import Backoff
-from gateway.errors import AdapterUnavailable
+from gateway.sdk import AdapterUnavailable, Backoff
 
 if TYPE_CHECKING:
     from bleak import BleakScanner

@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
-    from drivers.base import DeviceConfig, DeviceContext, Driver
+    from gateway.sdk import DeviceConfig, DeviceContext, Driver
 
 __all__ = ["ENTRY_POINT_GROUP", "config_models", "create", "known_kinds"]
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from drivers.base import STALL_FLOOR, DeviceConfig, DeviceContext, Driver, ticks
 from drivers.serial_protocols import (
     MHZ19,
     PMS5003,
@@ -36,7 +35,15 @@ from drivers.serial_protocols import (
     mhz19_read_command,
 )
 from drivers.serial_protocols._modbus import ReadBlock, RegisterSpec, plan_reads
-from gateway.errors import DecodeError, DeviceUnavailable
+from gateway.sdk import (
+    STALL_FLOOR,
+    DecodeError,
+    DeviceConfig,
+    DeviceContext,
+    DeviceUnavailable,
+    Driver,
+    ticks,
+)
 
 if TYPE_CHECKING:
     from pymodbus.client import AsyncModbusSerialClient

@@ -16,8 +16,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from drivers.base import DeviceConfig, DeviceContext, PolledDriver
-from gateway.readings import Measurement
+from gateway.sdk import DeviceConfig, DeviceContext, Measurement, PolledDriver
 
 __all__ = ["CONFIG", "PROFILES", "SimulatedConfig", "SimulatedDriver", "create"]
 

@@ -26,7 +26,7 @@ from gateway.errors import ConfigError, GatewayError
 from gateway.logs import setup_logging
 
 if TYPE_CHECKING:
-    from drivers.base import DeviceConfig
+    from gateway.sdk import DeviceConfig
 
 __all__ = ["main"]
 
@@ -179,7 +179,7 @@ def _report_text(device: DeviceConfig, sensors: list[str] | None) -> str:
 
 
 def _device_lines(root: str, device: object) -> list[str]:
-    from drivers.base import DeviceConfig  # noqa: PLC0415
+    from gateway.sdk import DeviceConfig  # noqa: PLC0415
     from gateway.topics import TopicLayout  # noqa: PLC0415
 
     assert isinstance(device, DeviceConfig)

@@ -32,8 +32,8 @@ from pydantic_settings import (
 )
 
 from drivers import registry
-from drivers.base import DeviceConfig
 from gateway.errors import ConfigError
+from gateway.sdk import DeviceConfig
 from gateway.topics import sanitize
 
 __all__ = [

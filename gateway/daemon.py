@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from drivers.base import DeviceConfig
 from gateway.buffer import OwnedBuffer, make_buffer
 from gateway.config import Settings
 from gateway.device import Device
@@ -17,6 +16,7 @@ from gateway.instruments import PublishInstruments
 from gateway.ops import Operations
 from gateway.publisher import OFFLINE, ONLINE, Publisher
 from gateway.resources import SharedResources
+from gateway.sdk import DeviceConfig
 from gateway.topics import TopicLayout
 
 __all__ = ["Gateway"]

@@ -11,13 +11,13 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from drivers import registry
-from drivers.base import DeviceConfig
 from gateway.backoff import Backoff
 from gateway.buffer import Buffer, Entry
 from gateway.errors import DriverError
 from gateway.readings import Measurement, json_bytes
 from gateway.report import ReportPolicy
 from gateway.resources import SharedResources
+from gateway.sdk import DeviceConfig
 from gateway.timefmt import iso_ms
 from gateway.topics import TopicLayout, sanitize
 

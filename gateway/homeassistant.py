@@ -27,10 +27,10 @@ from gateway.ha_kinds import Classification, classify
 from gateway.topics import TopicLayout, sanitize
 
 if TYPE_CHECKING:
-    from drivers.base import DeviceConfig
     from gateway.config import Settings
     from gateway.publisher import Publisher
     from gateway.readings import Measurement
+    from gateway.sdk import DeviceConfig
 
 __all__ = ["Discovery", "device_payload", "expected_sensors", "ha_id"]
 

@@ -17,9 +17,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from drivers.base import DeviceConfig
 from gateway.config import Settings
 from gateway.errors import ConfigError
+from gateway.sdk import DeviceConfig
 from gateway.topics import sanitize
 
 __all__ = ["LIVE_GATEWAY_KEYS", "ReloadPlan", "load_new", "plan_reload"]

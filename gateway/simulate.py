@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drivers.base import ticks
 from drivers.serial_protocols import (
     encode_csv_line,
     encode_gga,
@@ -35,6 +34,7 @@ from drivers.serial_protocols import (
 )
 from drivers.serial_protocols._modbus import encode_registers
 from gateway.ptysim import PtyPort
+from gateway.sdk import ticks
 
 __all__ = ["MODBUS_REGISTERS", "PROTOCOLS", "REGEX_PATTERN", "SerialSimulator", "make_traffic"]
 

@@ -17,8 +17,7 @@ import math
 import struct
 from collections.abc import Iterable
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._model import ATC_UUID, Advert, Decoded, format_mac, parse_mac, payload_of
 

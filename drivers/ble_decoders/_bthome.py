@@ -15,8 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._model import BTHOME_UUID, Advert, Decoded, ScaledField, format_mac, parse_mac, payload_of
 

@@ -6,8 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._atc import decode_atc, encode_atc1441, encode_pvvx
 from ._bthome import decode_bthome, encode_bthome, encrypt_bthome

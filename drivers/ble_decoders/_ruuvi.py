@@ -13,8 +13,7 @@ import math
 import struct
 from collections.abc import Iterable
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._model import (
     RUUVI_COMPANY_ID,

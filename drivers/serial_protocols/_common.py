@@ -22,8 +22,7 @@ import math
 import random
 import re
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 __all__ = [
     "CHECKSUM",

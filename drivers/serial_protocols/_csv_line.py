@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._common import DECODE, GARBAGE, as_text, parse_number, require_finite
 from ._fields import FieldOptions

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
-from gateway.readings import Measurement
+from gateway.sdk import Measurement
 
 from ._common import checked
 

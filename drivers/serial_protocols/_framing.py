@@ -26,8 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._common import GARBAGE, OUT_OF_RANGE, TOO_LONG
 from ._mhz19 import MHZ19_FRAME_SIZE, MHZ19_HEADER, decode_mhz19

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._common import DECODE, GARBAGE, require_finite
 from ._fields import FieldOptions

@@ -12,8 +12,7 @@ steps and an offset that varies by unit: good for plausibility, not for a room t
 
 from __future__ import annotations
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._common import CHECKSUM, DECODE, GARBAGE, checked
 

@@ -34,8 +34,7 @@ from functools import reduce
 from operator import xor
 from typing import Any
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._common import (
     CHECKSUM,

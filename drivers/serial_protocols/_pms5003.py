@@ -32,8 +32,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._common import CHECKSUM, DECODE, GARBAGE, checked
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._common import GARBAGE, as_text, parse_number
 from ._fields import FieldOptions

@@ -9,8 +9,7 @@ Published: ``pm2_5`` and ``pm10`` in ``µg/m³``. Values above 999.9 µg/m³ (th
 
 from __future__ import annotations
 
-from gateway.errors import DecodeError
-from gateway.readings import Measurement
+from gateway.sdk import DecodeError, Measurement
 
 from ._common import CHECKSUM, DECODE, GARBAGE, checked, require_finite
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gateway.readings import Measurement
+from gateway.sdk import Measurement
 
 __all__ = ["LineDecoder"]
 

@@ -1,6 +1,11 @@
-"""The driver interface: what every device driver implements, and what the core gives it.
+"""The driver SDK: everything a driver kind imports from the core, and nothing else.
 
-A driver kind is one module in ``drivers/`` (or a third-party module registered under the
+Drivers (built-in ones in ``drivers/`` and third-party ones) import only this module: the
+config base, the context the core gives a driver, :class:`Measurement`, the driver errors and
+small helpers (:func:`ticks`, :class:`Backoff`). The core builds on the same names, so the
+dependencies point one way: ``drivers -> gateway.sdk <- core``.
+
+A driver kind is one module or package in ``drivers/`` (or a third-party one registered under the
 ``sensor_gateway.drivers`` entry-point group) that exposes:
 
 - ``CONFIG``: a :class:`DeviceConfig` subclass whose ``driver`` field is ``Literal["<kind>"]``;
@@ -24,10 +29,25 @@ from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.backoff import Backoff
+from gateway.errors import AdapterUnavailable, DecodeError, DeviceUnavailable, DriverError
 from gateway.readings import Measurement
 from gateway.report import ReportPolicy, parse_deadband
 
-__all__ = ["DeviceConfig", "DeviceContext", "Driver", "PolledDriver", "ticks"]
+__all__ = [
+    "STALL_FLOOR",
+    "AdapterUnavailable",
+    "Backoff",
+    "DecodeError",
+    "DeviceConfig",
+    "DeviceContext",
+    "DeviceUnavailable",
+    "Driver",
+    "DriverError",
+    "Measurement",
+    "PolledDriver",
+    "ticks",
+]
 
 T = TypeVar("T")
 C = TypeVar("C", bound="DeviceConfig")
