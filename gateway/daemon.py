@@ -7,17 +7,17 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from gateway.buffer import OwnedBuffer, make_buffer
 from gateway.config import Settings
-from gateway.device import Device
-from gateway.embedded_broker import embedded_broker
-from gateway.homeassistant import Discovery
-from gateway.instruments import PublishInstruments
-from gateway.ops import Operations
-from gateway.publisher import OFFLINE, ONLINE, Publisher
-from gateway.resources import SharedResources
+from gateway.core.device import Device
+from gateway.core.resources import SharedResources
+from gateway.core.topics import TopicLayout
+from gateway.delivery.buffer import OwnedBuffer, make_buffer
+from gateway.delivery.instruments import PublishInstruments
+from gateway.homeassistant.discovery import Discovery
+from gateway.mqtt.embedded_broker import embedded_broker
+from gateway.mqtt.publisher import OFFLINE, ONLINE, Publisher
+from gateway.ops.operations import Operations
 from gateway.sdk import DeviceConfig
-from gateway.topics import TopicLayout
 
 __all__ = ["Gateway"]
 
@@ -78,6 +78,7 @@ class Gateway:
             on_status=self._device_status,
             restart=(gateway.restart_delay_initial, gateway.restart_delay_max),
             on_new_sensor=self.discovery.sensor_seen if self.discovery else None,
+            on_describe=self.discovery.model_seen if self.discovery else None,
         )
         self.devices[device.device_id] = device
         name = f"device[{device.device_id}]"
