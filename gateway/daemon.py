@@ -11,7 +11,7 @@ from gateway.config import Settings
 from gateway.core.device import Device
 from gateway.core.resources import SharedResources
 from gateway.core.topics import TopicLayout
-from gateway.delivery.buffer import OwnedBuffer, make_buffer
+from gateway.delivery import OwnedBuffer, make_buffer
 from gateway.delivery.instruments import PublishInstruments
 from gateway.homeassistant.discovery import Discovery
 from gateway.mqtt.embedded_broker import embedded_broker
@@ -41,7 +41,8 @@ class Gateway:
             self.discovery = Discovery(settings, self.publisher)
         self.ready = asyncio.Event()
         self._device_tasks: dict[str, asyncio.Task[None]] = {}
-        self.ops = Operations(self, loader)  # sd_notify, reload, metrics, stats, loop health
+        # sd_notify, reload, metrics, stats, loop health
+        self.ops = Operations(self, loader, self.buffer.put)
 
     async def run(self, stop: asyncio.Event) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -94,6 +95,15 @@ class Gateway:
         self.devices.pop(device_id, None)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+    def apply_settings(self, settings: Settings) -> None:
+        """After a reload: the new settings (devices are started and stopped separately)."""
+        self.settings = settings
+
+    def devices_changed(self, devices: list[DeviceConfig]) -> None:
+        """After a reload: Home Assistant discovery announces new devices, removes old ones."""
+        if self.discovery is not None:
+            self.discovery.update(devices)
 
     def device_removed(self, device_id: str) -> None:
         """A device left the config: its retained status becomes ``offline``."""

@@ -22,7 +22,8 @@ from support.daemon import run_cli
 from support.wait import until
 
 from gateway.config import load_config
-from gateway.delivery.buffer import Entry, MemoryBuffer, Overflow, make_buffer
+from gateway.delivery import make_buffer
+from gateway.delivery.buffer import Entry, MemoryBuffer, Overflow
 from gateway.delivery.outbox import DiskOutbox
 from gateway.errors import ConfigError, OutboxLocked
 

@@ -25,14 +25,10 @@ from collections import Counter, deque
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Protocol, Self
-
-if TYPE_CHECKING:
-    from gateway.config import BufferSection
+from typing import Literal, Protocol, Self
 
 __all__ = [
     "Buffer", "BufferStats", "Entry", "FairQueue", "MemoryBuffer", "Overflow", "OwnedBuffer",
-    "make_buffer",
 ]
 
 log = logging.getLogger(__name__)
@@ -374,19 +370,6 @@ class MemoryBuffer(FairQueue):
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.log_totals()
-
-
-def make_buffer(section: BufferSection) -> OwnedBuffer:
-    """The disk outbox when ``[buffer] path`` is set, else the memory buffer."""
-    if section.path is None:
-        return MemoryBuffer(section.max_readings, section.overflow,
-                            max_bytes=section.max_bytes, max_age=section.max_age)
-    from gateway.delivery.outbox import DiskOutbox  # noqa: PLC0415 - the outbox builds on this module
-
-    return DiskOutbox(section.path, section.max_readings, section.overflow,
-                      max_bytes=section.max_bytes, max_age=section.max_age,
-                      commit_interval=section.commit_interval,
-                      commit_readings=section.commit_readings)
 
 
 def _entry_id(entry: Entry) -> int:

@@ -23,9 +23,7 @@ from typing import TYPE_CHECKING
 from gateway.ops.systemd import Notifier
 
 if TYPE_CHECKING:
-    from gateway.core.device import Device
-    from gateway.daemon import Gateway
-    from gateway.mqtt.publisher import Publisher
+    from gateway.ops.view import DeviceView, GatewayView, PublisherView
 
 __all__ = ["PublisherHealth", "RateMeter", "Summary", "SystemdReporter", "summarize"]
 
@@ -68,11 +66,11 @@ class RateMeter:
         return 0.0 if span <= 0 else max(0, total - first_total) * 60.0 / span
 
 
-def total_readings(devices: Iterable[Device]) -> int:
+def total_readings(devices: Iterable[DeviceView]) -> int:
     return sum(device.readings for device in devices)
 
 
-def summarize(gateway: Gateway, rate: float) -> Summary:
+def summarize(gateway: GatewayView, rate: float) -> Summary:
     devices = list(gateway.devices.values())
     stats = gateway.buffer.stats()
     return Summary(
@@ -88,7 +86,7 @@ def summarize(gateway: Gateway, rate: float) -> Summary:
 class PublisherHealth:
     """Is the publisher connected, or at least still trying to be?"""
 
-    def __init__(self, publisher: Publisher, task: asyncio.Task[None]) -> None:
+    def __init__(self, publisher: PublisherView, task: asyncio.Task[None]) -> None:
         self.publisher = publisher
         self.task = task
         self.grace = publisher.mqtt.reconnect_delay_max + CONNECT_TIMEOUT + RECONNECT_SLACK
@@ -113,7 +111,9 @@ class PublisherHealth:
 class SystemdReporter:
     """One task: ``STATUS=`` on change and ``WATCHDOG=1`` every half ``WATCHDOG_USEC``."""
 
-    def __init__(self, notifier: Notifier, gateway: Gateway, publisher: asyncio.Task[None]) -> None:
+    def __init__(
+        self, notifier: Notifier, gateway: GatewayView, publisher: asyncio.Task[None]
+    ) -> None:
         self.notifier = notifier
         self.gateway = gateway
         self.health = PublisherHealth(gateway.publisher, publisher)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -26,7 +26,8 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
 if TYPE_CHECKING:
-    from gateway.daemon import Gateway
+    from gateway.ops.looplag import LoopMonitor
+    from gateway.ops.view import GatewayView
 
 __all__ = ["GatewayCollector", "MetricsServer"]
 
@@ -38,8 +39,14 @@ BIND_RETRY = 30.0
 
 
 class GatewayCollector(Collector):
-    def __init__(self, gateway: Gateway) -> None:
+    """``reloads()``: configuration reloads applied so far."""
+
+    def __init__(
+        self, gateway: GatewayView, loop_monitor: LoopMonitor, reloads: Callable[[], int]
+    ) -> None:
         self.gateway = gateway
+        self.loop_monitor = loop_monitor
+        self.reloads = reloads
 
     def collect(self) -> Iterator[Metric]:
         yield from self._devices()
@@ -109,18 +116,18 @@ class GatewayCollector(Collector):
             buckets=latency.cumulative(), sum_value=latency.sum))
 
     def _loop(self) -> Iterator[Metric]:
-        monitor = self.gateway.ops.loop_monitor
+        monitor = self.loop_monitor
         yield GaugeMetricFamily(f"{P}event_loop_lag_seconds", "How late the last periodic "
                                 "timer fired", value=monitor.lag)
         yield CounterMetricFamily(f"{P}event_loop_blocks", "Times the loop was blocked for "
                                   "more than 100 ms", value=monitor.blocks)
         yield CounterMetricFamily(f"{P}config_reloads", "Configuration reloads applied",
-                                  value=self.gateway.ops.reloads)
+                                  value=self.reloads())
 
 
-def build_registry(gateway: Gateway) -> CollectorRegistry:
+def build_registry(collector: GatewayCollector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(GatewayCollector(gateway))
+    registry.register(collector)
     ProcessCollector(registry=registry)
     return registry
 
@@ -128,8 +135,8 @@ def build_registry(gateway: Gateway) -> CollectorRegistry:
 class MetricsServer:
     """``GET /metrics`` over HTTP/1.0 on ``host:port``, one short connection per scrape."""
 
-    def __init__(self, gateway: Gateway, host: str, port: int) -> None:
-        self.registry = build_registry(gateway)
+    def __init__(self, collector: GatewayCollector, host: str, port: int) -> None:
+        self.registry = build_registry(collector)
         self.host = host
         self.port = port
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.config import Settings
 from gateway.core.topics import sanitize
+from gateway.delivery.buffer import Entry
 from gateway.ops.health import SystemdReporter
 from gateway.ops.looplag import LoopMonitor
 from gateway.ops.reload import ReloadPlan, load_new, plan_reload
@@ -20,7 +21,7 @@ from gateway.ops.stats import StatsReporter
 from gateway.ops.systemd import Notifier
 
 if TYPE_CHECKING:
-    from gateway.daemon import Gateway
+    from gateway.ops.view import GatewayControl
 
 __all__ = ["Operations"]
 
@@ -28,13 +29,18 @@ log = logging.getLogger("gateway")
 
 
 class Operations:
-    def __init__(self, gateway: Gateway, loader: Callable[[], Settings] | None) -> None:
+    """``send`` puts a message into the daemon's buffer (the stats messages)."""
+
+    def __init__(
+        self, gateway: GatewayControl, loader: Callable[[], Settings] | None,
+        send: Callable[[Entry], None],
+    ) -> None:
         self.gateway = gateway
         self.loader = loader
         self.notifier = Notifier.from_env()
         self.reporter: SystemdReporter | None = None
         self.loop_monitor = LoopMonitor()
-        self.stats = StatsReporter(gateway)
+        self.stats = StatsReporter(gateway, self.loop_monitor, send)
         self.reloads = 0  # reloads applied (rejected ones not counted)
         self._reload_requested = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -56,9 +62,13 @@ class Operations:
         self._spawn(self.stats.run(), "ops.stats")
         address = self.gateway.settings.metrics.address()
         if address is not None:
-            from gateway.ops.metrics import MetricsServer  # noqa: PLC0415 - only when enabled
+            from gateway.ops.metrics import (  # noqa: PLC0415 - only when enabled
+                GatewayCollector,
+                MetricsServer,
+            )
 
-            self._spawn(MetricsServer(self.gateway, *address).run(), "ops.metrics")
+            collector = GatewayCollector(self.gateway, self.loop_monitor, lambda: self.reloads)
+            self._spawn(MetricsServer(collector, *address).run(), "ops.metrics")
         self.notifier.ready(self.reporter.status_line())
 
     def stop(self) -> None:
@@ -105,7 +115,7 @@ class Operations:
 
     async def _apply(self, plan: ReloadPlan) -> None:
         gateway = self.gateway
-        gateway.settings = plan.settings
+        gateway.apply_settings(plan.settings)
         for key in plan.needs_restart:
             log.warning("reload: %s changed, but needs a restart to take effect "
                         "(still running with the old value)", key)
@@ -117,6 +127,5 @@ class Operations:
             gateway.start_device(config)
         for config in plan.added:
             gateway.start_device(config)
-        if gateway.discovery is not None:  # Home Assistant: announce new, remove the removed
-            gateway.discovery.update(plan.settings.expanded_devices())
+        gateway.devices_changed(plan.settings.expanded_devices())
         log.info("reloaded: %s; %d devices running", plan.describe(), len(gateway.devices))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
@@ -17,8 +18,8 @@ from gateway.delivery.buffer import Entry
 from gateway.ops.health import RateMeter, total_readings
 
 if TYPE_CHECKING:
-    from gateway.core.device import Device
-    from gateway.daemon import Gateway
+    from gateway.ops.looplag import LoopMonitor
+    from gateway.ops.view import DeviceView, GatewayView
 
 __all__ = ["StatsReporter"]
 
@@ -26,8 +27,14 @@ STATS_DEVICE = ""  # the buffer entry's device: none (not counted against any de
 
 
 class StatsReporter:
-    def __init__(self, gateway: Gateway) -> None:
+    """``send`` hands the message to the buffer (it leaves like a reading)."""
+
+    def __init__(
+        self, gateway: GatewayView, loop_monitor: LoopMonitor, send: Callable[[Entry], None]
+    ) -> None:
         self.gateway = gateway
+        self.loop_monitor = loop_monitor
+        self.send = send
         self.started = time.monotonic()
         self.rate = RateMeter()
         self.sent = 0
@@ -39,7 +46,7 @@ class StatsReporter:
 
     def publish(self) -> None:
         payload = json_bytes(self.snapshot())
-        self.gateway.buffer.put(Entry(self.gateway.topics.stats, payload, STATS_DEVICE))
+        self.send(Entry(self.gateway.topics.stats, payload, STATS_DEVICE))
         self.sent += 1
 
     def snapshot(self) -> dict[str, Any]:
@@ -48,7 +55,7 @@ class StatsReporter:
         devices = gateway.devices
         total = total_readings(devices.values())
         stats = gateway.buffer.stats()
-        monitor = gateway.ops.loop_monitor
+        monitor = self.loop_monitor
         return {
             "ts": iso_ms(time.time()),
             "version": __version__,
@@ -67,7 +74,7 @@ class StatsReporter:
         }
 
 
-def _device(device: Device, now: float) -> dict[str, Any]:
+def _device(device: DeviceView, now: float) -> dict[str, Any]:
     return {
         "online": bool(device.online),
         "readings": device.readings,
