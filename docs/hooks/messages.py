@@ -146,10 +146,27 @@ class Catalog:
         key = (text, depth)
         if key not in self._memo:
             label = LABEL.match(text)  # "checksum: ..." (a counted error), "DeviceUnavailable: ..."
-            self._memo[key] = any(_match(t.parts, text, lambda c: self._fills(c, depth))
-                                  for t in self.templates if t.fits(text)) or bool(
-                label and self.explains(text[label.end():], depth + 1))
+            self._memo[key] = (
+                any(_match(t.parts, text, lambda c: self._fills(c, depth))
+                    for t in self.templates if t.fits(text))
+                or bool(label and self.explains(text[label.end():], depth + 1))
+                or self._joined(text, depth))
         return self._memo[key]
+
+    def _joined(self, text: str, depth: int) -> bool:
+        """Two messages written one after the other ("%s%s"): a head, then a template that
+        starts with its literal text (``detail + f" ({n} since the last report)"``)."""
+        for t in self.templates:
+            head = t.parts[0]
+            if head is None or not t.fits(text):
+                continue
+            at = text.find(head, 1)
+            while at > 0:
+                if _match(t.parts, text[at:], lambda c: self._fills(c, depth)) and \
+                        self._fills(text[:at], depth):
+                    return True
+                at = text.find(head, at + 1)
+        return False
 
     def _fills(self, capture: str, depth: int) -> bool:
         bare = FOREIGN.sub("", capture)
