@@ -7,8 +7,9 @@ from the model (``Field(description=...)``) when it has one, else from
 ``config_descriptions.toml`` beside this file; a key without either, or an entry there naming no
 key, is a problem the hook reports (a warning, which fails ``mkdocs build --strict``).
 
-Key paths: ``mqtt.host``; ``devices.*.layout`` for a key every driver kind has alike;
-``devices.serial.port`` for a kind's own; ``devices.serial.registers[].name`` inside a list of
+Key paths: ``mqtt.host``; ``devices.*.layout`` for a key every driver kind has alike (listed once,
+in the "every driver kind" table, and again in a kind's own table when the kind has a
+description of its own for it, ``devices.ble.interval``); ``devices.serial.port`` for a kind's own; ``devices.serial.registers[].name`` inside a list of
 tables; ``devices.simulated.faults.raise_every`` inside a table.
 """
 
@@ -229,8 +230,9 @@ def _device_sections(walker: _Walker, devices: Schema) -> None:
              "required": ["driver"] + [k for k in first.get("required", []) if k in common]}
     walker.table("`[[devices]]`: every driver kind", f"devices.{COMMON}", every)
     for kind, model in kinds.items():
+        own = {key for key in common if f"devices.{kind}.{key}" in walker.descriptions}
         walker.table(f'`[[devices]]` with `driver = "{kind}"`', f"devices.{kind}", model,
-                     skip=frozenset(common | {"driver"}))
+                     skip=frozenset((common - own) | {"driver"}))
 
 
 def _render_section(walker: _Walker, section: _Section) -> str:

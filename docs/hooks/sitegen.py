@@ -45,7 +45,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
 
 def schema() -> dict[str, Any]:
     """The same schema ``sensor-gateway schema`` prints."""
-    from gateway.schema_cli import json_schema  # noqa: PLC0415 - after on_config's path
+    from gateway.cli.schema import json_schema  # noqa: PLC0415 - after on_config's path
 
     return json_schema()
 
@@ -79,7 +79,7 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
 
 def on_nav(nav: Navigation, config: MkDocsConfig, files: Files) -> Navigation:
     del config, files
-    from drivers import registry  # noqa: PLC0415
+    from gateway.core import registry  # noqa: PLC0415
 
     in_nav = {page.file.src_uri for page in nav.pages}
     for kind in sorted(registry.BUILTIN):
