@@ -7,10 +7,11 @@ from the model (``Field(description=...)``) when it has one, else from
 ``config_descriptions.toml`` beside this file; a key without either, or an entry there naming no
 key, is a problem the hook reports (a warning, which fails ``mkdocs build --strict``).
 
-Key paths: ``mqtt.host``; ``devices.*.layout`` for a key every driver kind has alike (listed once,
-in the "every driver kind" table, and again in a kind's own table when the kind has a
-description of its own for it, ``devices.ble.interval``); ``devices.serial.port`` for a kind's own; ``devices.serial.registers[].name`` inside a list of
-tables; ``devices.simulated.faults.raise_every`` inside a table.
+Key paths: ``mqtt.host``; ``devices.*.layout`` for a key every driver kind has alike (listed in
+the "every driver kind" table, and again in a kind's own table when the kind has a description
+of its own for it, ``devices.ble.interval``); ``devices.serial.port`` for a kind's own;
+``devices.serial.registers[].name`` inside a list of tables;
+``devices.simulated.faults.raise_every`` inside a table.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ COMMON = "*"
 
 
 def anchor(path: str) -> str:
-    """The HTML id of a key's row: ``devices.serial.registers[].name`` -> ``key-devices-serial-registers-name``."""
+    """The HTML id of a key's row: ``devices.serial.registers[].name`` ->
+    ``key-devices-serial-registers-name``."""
     parts = [p for p in path.replace("[]", "").split(".") if p != COMMON]
     return "key-" + "-".join(parts)
 
@@ -60,7 +62,8 @@ class _Walker:
         ref = node.get("$ref")
         return self.defs[ref.rsplit("/", 1)[1]] if ref else node
 
-    def table(self, title: str, path: str, node: Schema, skip: frozenset[str] = frozenset()) -> None:
+    def table(self, title: str, path: str, node: Schema,
+              skip: frozenset[str] = frozenset()) -> None:
         """A section for the table ``node`` at ``path``, then one for each table inside it."""
         model = self.resolve(node)
         required = set(model.get("required", []))
@@ -99,7 +102,7 @@ class _Walker:
 
 def _candidates(path: str) -> list[str]:
     parts = path.split(".")
-    if len(parts) > 2 and parts[0] == "devices" and parts[1] != COMMON:  # noqa: PLR2004
+    if len(parts) > 2 and parts[0] == "devices" and parts[1] != COMMON:
         return [path, ".".join(["devices", COMMON, *parts[2:]])]
     return [path]
 
@@ -130,7 +133,7 @@ def _table_in(items: Schema) -> Schema | None:
 # --- cells -----------------------------------------------------------------------------------
 
 def type_text(node: Schema) -> str:  # noqa: PLR0911 - one case per JSON Schema shape
-    if "anyOf" in node and node["anyOf"]:
+    if node.get("anyOf"):
         return " or ".join(type_text(o) for o in node["anyOf"] if o.get("type") != "null")
     if "const" in node:
         return f"`{json.dumps(node['const'])}`"
@@ -206,7 +209,7 @@ def _kinds(walker: _Walker, devices: Schema) -> dict[str, Schema]:
 
 def _common(kinds: dict[str, Schema]) -> set[str]:
     """Keys every kind has, with the same schema (``driver`` aside, which names the kind)."""
-    if len(kinds) < 2:  # noqa: PLR2004
+    if len(kinds) < 2:
         return set()
 
     def same(key: str) -> bool:
@@ -220,7 +223,7 @@ def _common(kinds: dict[str, Schema]) -> set[str]:
 def _device_sections(walker: _Walker, devices: Schema) -> None:
     kinds = _kinds(walker, devices)
     common = _common(kinds)
-    first = next(iter(kinds.values()), {"properties": {}})
+    first: Schema = next(iter(kinds.values()), {"properties": {}})
     shared = {k: v for k, v in first["properties"].items() if k in common}
     if "id" in shared:  # id, then driver, then the rest, as a device table usually starts
         shared = {"id": shared.pop("id"), **shared}

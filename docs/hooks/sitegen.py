@@ -5,7 +5,7 @@
   file for the descriptions the models do not carry yet (config_reference.py).
 - ``<!-- generated: bench-results -->``: bench/RESULTS.md (bench_results.py).
 - Every ``log`` block of every page: each line must be a message the code prints
-  (messages.py).
+  (log_quotes.py).
 - Every built-in driver kind has its page, ``drivers/<kind>.md``, in the nav.
 
 Problems are logged as warnings, so ``mkdocs build --strict`` fails on them.
@@ -20,7 +20,7 @@ from typing import Any
 
 import bench_results
 import config_reference
-import messages
+import log_quotes
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import get_plugin_logger
 from mkdocs.structure.files import Files
@@ -34,7 +34,7 @@ CONFIG_MARK = "<!-- generated: configuration-reference -->"
 BENCH_MARK = "<!-- generated: bench-results -->"
 
 log = get_plugin_logger("sitegen")
-_catalog: messages.Catalog | None = None
+_catalog: log_quotes.Catalog | None = None
 
 
 def on_config(config: MkDocsConfig) -> MkDocsConfig:
@@ -55,10 +55,10 @@ def configuration_reference() -> config_reference.Reference:
     return config_reference.render(schema(), descriptions)
 
 
-def catalog() -> messages.Catalog:
+def catalog() -> log_quotes.Catalog:
     global _catalog  # noqa: PLW0603 - one scan of the sources per build
     if _catalog is None:
-        _catalog = messages.Catalog([REPO / "gateway", REPO / "drivers"])
+        _catalog = log_quotes.Catalog([REPO / "gateway", REPO / "drivers"])
     return _catalog
 
 
@@ -71,10 +71,10 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
         markdown = markdown.replace(CONFIG_MARK, reference.markdown)
     if BENCH_MARK in markdown:
         markdown = markdown.replace(BENCH_MARK, bench_results.render(REPO / "bench" / "RESULTS.md"))
-    for line in messages.quoted_lines(markdown):
+    for line in log_quotes.quoted_lines(markdown):
         if not catalog().check(line):
             log.warning(f"{page.file.src_uri}: quoted message not found in the code: {line}")
-    return messages.strip_marks(markdown)
+    return log_quotes.strip_marks(markdown)
 
 
 def on_nav(nav: Navigation, config: MkDocsConfig, files: Files) -> Navigation:

@@ -92,8 +92,8 @@ def _from_node(node: ast.expr) -> list[Part] | None:
     if isinstance(node, ast.JoinedStr):
         parts: list[Part] = []
         for value in node.values:
-            literal = isinstance(value, ast.Constant) and isinstance(value.value, str)
-            parts.append(value.value if literal else HOLE)  # type: ignore[union-attr]
+            text = value.value if isinstance(value, ast.Constant) else None
+            parts.append(text if isinstance(text, str) else HOLE)
         return _merge(parts)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = _from_node(node.left), _from_node(node.right)
@@ -141,7 +141,7 @@ class Catalog:
         return self.explains(text, 0)
 
     def explains(self, text: str, depth: int) -> bool:
-        if depth > 4:  # noqa: PLR2004 - messages nest a few levels at most
+        if depth > 4:
             return False
         key = (text, depth)
         if key not in self._memo:
