@@ -232,6 +232,9 @@ def log_quotes() -> Any:
 SOURCE = '''
 import logging
 log = logging.getLogger("x")
+device_log = logging.getLogger("gateway.device")
+reload_log = logging.getLogger("gateway.reload")
+module_log = logging.getLogger(__name__)
 
 def f(port, exc, delay, reason, n):
     log.warning("offline: %s", reason)
@@ -258,6 +261,7 @@ def catalog(tmp_path: Path, log_quotes: Any) -> Any:
     "ERROR   gateway.reload: reload rejected, keeping the running config:",
     "[air] checksum: cannot open /dev/x: «bad» (3 since the last report)",
     "outbox /o.db is in use by another process ...",
+    "INFO    src.m: outbox /o.db is in use by another process",  # getLogger(__name__)
 ])
 def test_a_message_the_code_prints_is_accepted(tmp_path: Path, log_quotes: Any,
                                                line: str) -> None:
@@ -266,6 +270,7 @@ def test_a_message_the_code_prints_is_accepted(tmp_path: Path, log_quotes: Any,
 
 @pytest.mark.parametrize("line", [
     "WARNING x: outbox /var/lib/o.db is used by another process",  # the wording changed
+    "WARNING nobody: outbox /var/lib/o.db is in use by another process",  # no such logger
     "offline: could not open /dev/ttyUSB0: «[Errno 13] Permission denied»; restarting in 0.5s",
     "offline: cannot open /dev/x: [Errno 13] Permission denied; restarting in 0.5s",  # unmarked
     "offline: something else entirely",

@@ -8,7 +8,8 @@ text marked «like this» as coming from outside our code (the OS, a library). T
 removed when the page is rendered. A line no template explains is a problem the hook reports,
 so a message that changes in the code fails ``mkdocs build --strict`` until the docs follow.
 
-A log line may start with the terminal's ``2026-11-25 10:00:00.123 WARNING gateway.device: ``
+The logger a quoted log line names must be one the code has. A log line may start with the
+terminal's ``2026-11-25 10:00:00.123 WARNING gateway.device: ``
 prefix (timestamp optional) or the journal's ``<4>gateway.device: ``, then a device's
 ``[kitchen] ``; `` ...`` ends a quote that continues. A one-word label before an explained
 message is accepted: the kind of a counted error (``checksum: ...``) or an exception's class
@@ -31,7 +32,7 @@ FENCE = re.compile(r"^(?P<indent> *)```log[^\n]*\n(?P<body>.*?)^(?P=indent)```",
 FOREIGN = re.compile(r"«[^»]*»")
 PREFIX = re.compile(
     r"^(?:(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})? )?"
-    r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) +[\w.]+: |<\d>[\w.]+: )?"
+    r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) +(?P<logger>[\w.]+): |<\d>(?P<journal>[\w.]+): )?"
     r"(?:\[[^\]\s]+\] )?")  # a device's log lines start with [device-id]
 WORD = re.compile(r"[A-Za-z]{2}")
 LABEL = re.compile(r"[^\s:]+: ")
@@ -111,8 +112,22 @@ def _first_line(parts: list[Part]) -> list[Part]:
     return parts
 
 
-def _templates(source: str) -> Iterator[Template]:
-    for node in ast.walk(ast.parse(source)):
+def _loggers(root: Path, path: Path, tree: ast.Module) -> Iterator[str]:
+    """The names of the loggers a module gets: ``getLogger("name")`` or ``getLogger(__name__)``
+    (the module's dotted name, ``root`` being a top-level package)."""
+    module = ".".join(path.relative_to(root.parent).with_suffix("").parts).removesuffix(
+        ".__init__")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "getLogger":
+            arg = node.args[0] if node.args else None
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                yield arg.value
+            elif isinstance(arg, ast.Name) and arg.id == "__name__":
+                yield module
+
+
+def _templates(tree: ast.Module) -> Iterator[Template]:
+    for node in ast.walk(tree):
         if isinstance(node, ast.expr):
             parts = _from_node(node)
             if parts is None:
@@ -126,14 +141,21 @@ class Catalog:
     """Every message template of the code under ``roots``."""
 
     def __init__(self, roots: Iterable[Path]) -> None:
-        found = {t for root in roots for f in sorted(root.rglob("*.py"))
-                 for t in _templates(f.read_text(encoding="utf-8"))}
+        files = [(root, f) for root in roots for f in sorted(root.rglob("*.py"))]
+        trees = [(root, f, ast.parse(f.read_text(encoding="utf-8"))) for root, f in files]
+        found = {t for _, _, tree in trees for t in _templates(tree)}
         self.templates = sorted(found, key=lambda t: -t.literal)
+        self.loggers = {name for root, f, tree in trees for name in _loggers(root, f, tree)}
         self._memo: dict[tuple[str, int], bool] = {}
 
     def check(self, line: str) -> bool:
-        """Is this quoted line something the code prints?"""
-        text = PREFIX.sub("", line.strip())
+        """Is this quoted line something the code prints (from a logger the code has)?"""
+        prefix = PREFIX.match(line.strip())
+        assert prefix is not None  # every part of it is optional
+        logger = prefix.group("logger") or prefix.group("journal")
+        if logger is not None and logger not in self.loggers:
+            return False
+        text = line.strip()[prefix.end():]
         for mark in ELLIPSIS:
             text = text.removesuffix(" " + mark).removesuffix(mark)
         if not text:
