@@ -1,1 +1,1 @@
-"""The performance suite: ``python -m bench`` (see README, Performance)."""
+"""The performance suite: ``python -m bench`` (see docs/performance.md)."""

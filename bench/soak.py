@@ -340,7 +340,7 @@ def markdown(result: dict[str, object]) -> str:
         "*lost*: seq numbers never received, after the final graceful stop (the outbox's seqs "
         "table says how many each topic produced). The readings of the last commit interval "
         "before each SIGKILL are never published and their seq is used again, so they do not "
-        "show here (README, Delivery guarantees). *duplicates*: the in-flight window sent "
+        "show here (docs/delivery.md). *duplicates*: the in-flight window sent "
         "again after a fault. *recovery*: from the end of the fault until a reading of the "
         "steady device read after it arrives (its backlog drained).", "",
     ]

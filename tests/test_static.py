@@ -7,8 +7,9 @@ import sys
 
 from support.daemon import REPO
 
-# What pyproject's [tool.mypy] `files` lists: the packages, the benchmarks and the tests.
-TYPED = ("gateway", "drivers", "bench", "tests")
+# What pyproject's [tool.mypy] `files` lists: the packages, the benchmarks, the tests and the
+# docs' Python (the site's hooks, the example driver).
+TYPED = ("gateway", "drivers", "bench", "tests", "docs")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -17,7 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_clean() -> None:
-    result = run("ruff", "check", "gateway", "drivers", "tests", "bench")
+    result = run("ruff", "check", *TYPED)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

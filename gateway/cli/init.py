@@ -32,6 +32,7 @@ _HEADER = """\
 # id = "my-pi"                  # default: the hostname
 
 [mqtt]
+# Needs an MQTT broker at host:port (apt-get install mosquitto); on a laptop: embedded_broker = true
 host = "localhost"
 port = 1883
 # username = "gateway"
