@@ -1,0 +1,24 @@
+"""``driver = "onewire"``: 1-Wire thermometers (DS18B20 and kin) through the kernel's w1_therm.
+
+Light: the config model only. The driver (:mod:`drivers.onewire.driver`) is imported when a
+device runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from drivers.onewire.config import OneWireConfig
+
+if TYPE_CHECKING:
+    from gateway.sdk import DeviceContext, Driver
+
+__all__ = ["CONFIG", "OneWireConfig", "create"]
+
+CONFIG = OneWireConfig
+
+
+def create(config: OneWireConfig, ctx: DeviceContext) -> Driver[OneWireConfig]:
+    from drivers.onewire.driver import OneWireDriver  # noqa: PLC0415 - only when it runs
+
+    return OneWireDriver(config, ctx)
