@@ -381,11 +381,17 @@ class SlowFile:
                                         daemon=True)
 
     def __enter__(self) -> SlowFile:
-        if self.path.exists() or self.path.is_symlink():
-            self.path.unlink()
-        os.mkfifo(self.path, 0o444)
+        self._fresh()
         self._thread.start()
         return self
+
+    def _fresh(self) -> None:
+        """A new FIFO at ``path``: a reader still draining the old one keeps it, and sees its
+        end when the server closes it (a reopened writer on one FIFO would feed the old reader
+        a second answer instead)."""
+        spare = self.path.with_name(self.path.name + ".next")
+        os.mkfifo(spare, 0o444)
+        os.replace(spare, self.path)
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -400,6 +406,7 @@ class SlowFile:
                 with contextlib.suppress(BrokenPipeError):
                     os.write(fd, text.encode())
                 self.answered.append(time.monotonic())
+                self._fresh()  # before the close: the reader's next open finds the new one
             finally:
                 os.close(fd)
 
