@@ -77,13 +77,18 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+def remove(directory: Path, *names: str) -> None:
+    for name in names:
+        (directory / name).unlink()
+
+
 BAD_READS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "crc": ("crc", lambda d: write(d / "w1_slave", w1_slave_text(ds18b20_scratchpad(21_500),
                                                                  crc_ok=False))),
     "empty": ("empty", lambda d: write(d / "temperature", "")),
     "unparsable": ("unparsable", lambda d: write(d / "temperature", "t=21.5\n")),
     "minus_127": ("out_of_range", lambda d: write(d / "temperature", "-127000\n")),
-    "enoent": ("gone", lambda d: (d / "temperature").unlink() or (d / "w1_slave").unlink()),
+    "enoent": ("gone", lambda d: remove(d, "temperature", "w1_slave")),
     "enodev": ("gone", lambda d: enodev(d / "temperature")),
     "eio": ("gone", lambda d: eio(d / "temperature")),
 }
