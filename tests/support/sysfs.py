@@ -84,7 +84,7 @@ def w1_slave_text(scratchpad: bytes, *, crc_ok: bool | None = None) -> str:
 
 def _write(path: Path, text: str | bytes, mode: int = 0o444) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_symlink() or (path.exists() and not path.is_file()):
+    if path.is_symlink() or path.exists():  # a new file: read-only modes hold off no one
         path.unlink()
     if isinstance(text, bytes):
         path.write_bytes(text)
@@ -312,6 +312,9 @@ class Procfs:
                  ("SwapCached", 0), ("Active", 612_340)]
         return _write(self.root / "meminfo", "".join(f"{k + ':':<16}{v:>8} kB\n"
                                                      for k, v in lines))
+
+    def write(self, name: str, text: str) -> Path:
+        return _write(self.root / name, text)
 
     def uptime(self, seconds: float = 350_735.47) -> Path:
         return _write(self.root / "uptime", f"{seconds:.2f} {seconds * 3.7:.2f}\n")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.daemon import run_cli
+from support.daemon import python_output, run_cli
 from support.inproc import config_problems as problems
 from support.inproc import settings_from
 
@@ -86,3 +86,22 @@ def test_check_names_the_key_and_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "devices[0].index" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_kinds_are_light_until_a_device_runs(tmp_path: Path) -> None:
+    """Loading a config with the three kinds imports their config models only: no driver module,
+    no other kind's stack, no thread started."""
+    path = tmp_path / "c.toml"
+    path.write_text(device("onewire", "") + device("iio", 'name = "bme280"').replace('"d"', '"e"')
+                    + device("system", "").replace('"d"', '"f"'))
+    code = (
+        "import sys, threading\n"
+        "from gateway.config import load_config\n"
+        "from gateway.daemon import Gateway\n"
+        f"Gateway(load_config(__import__('pathlib').Path({str(path)!r})))\n"
+        "loaded = [m for m in ('drivers.onewire.driver', 'drivers.iio.driver',\n"
+        "          'drivers.system.driver', 'bleak', 'pymodbus', 'serial_asyncio_fast')\n"
+        "          if m in sys.modules]\n"
+        "print(loaded, threading.active_count())\n"
+    )
+    assert python_output(code).strip() == "[] 1"
