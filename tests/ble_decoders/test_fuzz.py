@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.ble_decoders import (
+from drivers.ble.decoders import (
     ATC_UUID,
     BTHOME_UUID,
     RUUVI_COMPANY_ID,
@@ -20,8 +20,8 @@ from drivers.ble_decoders import (
     encrypt_bthome,
     match_decoder,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 ADDRESS = "A4:C1:38:8D:18:B2"
 KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
