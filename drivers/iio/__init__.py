@@ -1,8 +1,8 @@
-"""``driver = "iio"``: any sensor with a kernel IIO driver (BME280, SHT4x via IIO, BH1750,
+"""``driver = "iio"``: any sensor with a kernel IIO driver (BME280, HTU21, DHT22, BH1750,
 ADS1015, SCD4x...), read from sysfs.
 
-Light: the config model only. The driver (:mod:`drivers.iio.driver`) is imported when a device
-runs.
+Light: the config model and the ``scan iio`` command. The driver (:mod:`drivers.iio.driver`)
+is imported when a device runs (or a scan reads).
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from drivers.iio.config import IioConfig
+from drivers.iio.scan import SCAN
 
 if TYPE_CHECKING:
     from gateway.sdk import DeviceContext, Driver
 
-__all__ = ["CONFIG", "IioConfig", "create"]
+__all__ = ["CONFIG", "SCAN", "IioConfig", "create"]
 
 CONFIG = IioConfig
 

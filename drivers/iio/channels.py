@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from gateway.sdk import DecodeError
 
-__all__ = ["TYPES", "Channel", "ChannelType", "channels_of", "parse_number"]
+__all__ = ["TYPES", "Channel", "ChannelType", "channels_of", "parse_number", "spec_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +142,16 @@ def _name(match: re.Match[str], kind_of: ChannelType) -> str:
         other = TYPES.get(match["type2"], ChannelType(match["type2"], None)).kind
         name += f"_{other}{match['index2'] or ''}"
     return name
+
+
+def spec_of(name: str) -> tuple[str, str | None]:
+    """(kind, unit) of a sensor named as :func:`channels_of` names channels (``voltage0``,
+    ``temperature_object``, ``co2``, ``pm2_5``...); an unknown name is its own kind, no unit."""
+    for modifier in _MODIFIER_NAMES.values():
+        if name == modifier or name.startswith(f"{modifier}_"):
+            unit = TYPES["massconcentration" if modifier.startswith("pm") else "concentration"]
+            return modifier, unit.unit
+    for kind_of in sorted(TYPES.values(), key=lambda t: -len(t.kind)):
+        if re.fullmatch(rf"{kind_of.kind}(?:[0-9]+)?(?:_[a-z0-9_]+)?", name):
+            return kind_of.kind, kind_of.unit
+    return name, None

@@ -7,9 +7,27 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from drivers._sysfs import absolute_path
-from gateway.sdk import DeviceConfig
+from drivers.iio.channels import spec_of
+from gateway.sdk import DeviceConfig, DeviceModel, SensorSpec
 
-__all__ = ["IioConfig"]
+__all__ = ["MAKERS", "IioConfig"]
+
+# The makers of chips with a kernel IIO driver, by the ``name`` the kernel gives the device.
+MAKERS: dict[str, str] = {
+    **dict.fromkeys(("bme280", "bmp280", "bme680", "bmp180", "bmp085", "bmp380", "bmp388",
+                     "bmp390", "bmp580"), "Bosch Sensortec"),
+    **dict.fromkeys(("scd30", "scd40", "scd41", "sgp30", "sgp40", "sps30", "shtc1"), "Sensirion"),
+    **dict.fromkeys(("tsl2561", "tsl2563", "tsl2591", "tcs3472"), "ams"),
+    **dict.fromkeys(("veml6070", "veml6075", "veml7700", "veml6030", "vcnl4000", "vcnl4040"),
+                    "Vishay"),
+    **dict.fromkeys(("ads1015", "ads1115", "hdc1080", "hdc2010", "opt3001", "tmp007"),
+                    "Texas Instruments"),
+    **dict.fromkeys(("si7020", "si7021", "si1145"), "Silicon Labs"),
+    **dict.fromkeys(("htu21", "ms5611", "ms5637"), "TE Connectivity"),
+    **dict.fromkeys(("mlx90614", "mlx90632"), "Melexis"),
+    **dict.fromkeys(("mcp3008", "mcp3021", "mcp9600"), "Microchip"),
+    "bh1750": "ROHM", "ccs811": "ScioSense", "ltr390": "Lite-On", "dht11": "Aosong",
+}
 
 INTERVAL_DEFAULT = 10.0
 READ_TIMEOUT_DEFAULT = 5.0  # one cycle's reads of the device (an SCD4x waits up to ~6 s...)
@@ -48,5 +66,11 @@ class IioConfig(DeviceConfig):
             raise ValueError("channels: a channel name must not be empty")
         return self
 
-    def sensor_names(self) -> list[str] | None:
-        return None if self.channels is None else list(self.channels)
+    def sensor_specs(self) -> list[SensorSpec] | None:
+        """The chosen ``channels``; without them, the chip's channels found at run time."""
+        if self.channels is None:
+            return None
+        return [SensorSpec(name, *spec_of(name)) for name in self.channels]
+
+    def device_model(self) -> DeviceModel:
+        return DeviceModel(MAKERS.get(self.name), self.name.upper())

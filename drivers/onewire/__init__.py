@@ -1,7 +1,7 @@
 """``driver = "onewire"``: 1-Wire thermometers (DS18B20 and kin) through the kernel's w1_therm.
 
-Light: the config model only. The driver (:mod:`drivers.onewire.driver`) is imported when a
-device runs.
+Light: the config model and the ``scan onewire`` command. The driver
+(:mod:`drivers.onewire.driver`) is imported when a device runs (or a scan reads).
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from drivers.onewire.config import OneWireConfig
+from drivers.onewire.scan import SCAN
 
 if TYPE_CHECKING:
     from gateway.sdk import DeviceContext, Driver
 
-__all__ = ["CONFIG", "OneWireConfig", "create"]
+__all__ = ["CONFIG", "SCAN", "OneWireConfig", "create"]
 
 CONFIG = OneWireConfig
 

@@ -8,14 +8,16 @@ from typing import Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from drivers._sysfs import absolute_path
-from gateway.sdk import DeviceConfig
+from gateway.sdk import DeviceConfig, DeviceModel, SensorSpec
 
-__all__ = ["ADDRESS", "FAMILIES", "OneWireConfig"]
+__all__ = ["ADDRESS", "FAMILIES", "UNIT", "OneWireConfig"]
 
 # w1_therm's families (drivers/w1/slaves/w1_therm.c) and the chips behind them.
 FAMILIES: dict[str, str] = {"10": "DS18S20", "22": "DS1822", "28": "DS18B20",
                             "3b": "DS1825/MAX31850", "42": "DS28EA00"}
 ADDRESS = re.compile(r"^(10|22|28|3b|42)-[0-9a-f]{12}$")
+MAKER = "Maxim Integrated"
+UNIT = "°C"
 INTERVAL_DEFAULT = 30.0
 READ_TIMEOUT_DEFAULT = 10.0  # one probe: a 750 ms conversion, the kernel's retries, a busy bus
 
@@ -59,5 +61,16 @@ class OneWireConfig(DeviceConfig):
             raise ValueError(f"sensors: two probes named {dupes[0]!r}")
         return self
 
-    def sensor_names(self) -> list[str] | None:
-        return None if self.sensors is None else list(self.sensors.values())
+    def sensor_specs(self) -> list[SensorSpec] | None:
+        """The named probes; without ``sensors``, those found at run time (by address)."""
+        if self.sensors is None:
+            return None
+        return [SensorSpec(name, "temperature", UNIT) for name in self.sensors.values()]
+
+    def device_model(self) -> DeviceModel:
+        families = {address.split("-")[0] for address in self.sensors or {}}
+        if len(families) == 1:
+            chip = FAMILIES[families.pop()]
+            return DeviceModel(MAKER, f"{chip} 1-Wire thermometer"
+                               + ("s" if len(self.sensors or {}) > 1 else ""))
+        return DeviceModel(MAKER, "1-Wire thermometers (w1_therm)")

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers._sysfs import SysfsExecutor, read_text, reason, shared_executor
-from drivers.onewire.config import ADDRESS, OneWireConfig
+from drivers.onewire.config import ADDRESS, UNIT, OneWireConfig
 from drivers.onewire.parse import POWER_ON, parse_temperature, parse_w1_slave
 from gateway.sdk import DecodeError, DeviceContext, Driver, Measurement, ticks
 
 __all__ = ["OneWireDriver", "Probe", "list_probes", "read_probe"]
 
-UNIT = "°C"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +85,7 @@ class OneWireDriver(Driver[OneWireConfig]):
 
     async def run(self) -> None:
         async with shared_executor(self.ctx) as pool:
-            async for _ in ticks(self.config.interval):
+            async for _ in ticks(self.config.poll_interval()):
                 await self.cycle(pool)
 
     async def cycle(self, pool: SysfsExecutor) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from drivers._sysfs import absolute_path
 from drivers.system.sources import SENSORS
-from gateway.sdk import DeviceConfig
+from gateway.sdk import DeviceConfig, DeviceModel, SensorSpec
 
 __all__ = ["SystemConfig"]
 
@@ -32,16 +32,23 @@ class SystemConfig(DeviceConfig):
     def _absolute(cls, value: str) -> str:
         return absolute_path(value)
 
-    @model_validator(mode="after")
-    def _known_sensors(self) -> Self:
-        names = self.sensors or []
-        for name in names:
+    @field_validator("sensors")
+    @classmethod
+    def _known_sensors(cls, names: list[str] | None) -> list[str] | None:
+        for name in names or []:
             if name not in SENSORS:
-                raise ValueError(f"sensors: unknown sensor {name!r}; known: {', '.join(SENSORS)}")
-        dupes = sorted({n for n in names if names.count(n) > 1})
+                raise ValueError(f"unknown sensor {name!r}; known: {', '.join(SENSORS)}")
+        dupes = sorted({n for n in names or [] if (names or []).count(n) > 1})
         if dupes:
-            raise ValueError(f"sensors: {dupes[0]!r} is listed twice")
-        return self
+            raise ValueError(f"{dupes[0]!r} is listed twice")
+        return names
 
-    def sensor_names(self) -> list[str] | None:
-        return None if self.sensors is None else list(self.sensors)
+    def sensor_specs(self) -> list[SensorSpec] | None:
+        """The chosen sensors; without ``sensors``, the ones this machine has, found at run
+        time (each sensor's name is its kind)."""
+        if self.sensors is None:
+            return None
+        return [SensorSpec(name, name, SENSORS[name]) for name in self.sensors]
+
+    def device_model(self) -> DeviceModel:
+        return DeviceModel(None, "gateway host")  # the driver describes a Pi's model at run time

@@ -18,7 +18,7 @@ from pathlib import Path
 from drivers._sysfs import SysfsExecutor, read_text, reason, shared_executor
 from drivers.system import sources
 from drivers.system.config import SystemConfig
-from gateway.sdk import DecodeError, DeviceUnavailable, Driver, Measurement, ticks
+from gateway.sdk import DecodeError, DeviceModel, DeviceUnavailable, Driver, Measurement, ticks
 
 __all__ = ["SOURCE_OF", "SystemDriver", "read_sources", "source_paths"]
 
@@ -64,6 +64,19 @@ def read_sources(paths: dict[str, str]) -> dict[str, Value]:
     return values
 
 
+def read_model(root: str) -> tuple[str | None, str] | None:
+    """The host's maker and model from the device tree or DMI (blocking: in the executor)."""
+    def text(*parts: str) -> str | None:
+        try:
+            return read_text(Path(root, *parts))
+        except OSError:
+            return None
+
+    return sources.host_model(text("firmware", "devicetree", "base", "model"),
+                              text("class", "dmi", "id", "sys_vendor"),
+                              text("class", "dmi", "id", "product_name"))
+
+
 def parse(source: str, value: Value) -> dict[str, float]:
     if source == "disk":
         assert isinstance(value, os.statvfs_result)
@@ -78,7 +91,10 @@ class SystemDriver(Driver[SystemConfig]):
         paths = {s: all_paths[s] for s in dict.fromkeys(SOURCE_OF[n] for n in wanted)}
         first = True
         async with shared_executor(self.ctx) as pool:
-            async for _ in ticks(self.config.interval):
+            model = await pool.run(("system", self.config.proc), read_model, self.config.root)
+            if model is not None:
+                self.ctx.describe(DeviceModel(*model))
+            async for _ in ticks(self.config.poll_interval()):
                 values = await self._read(pool, paths)
                 if values is None:
                     continue

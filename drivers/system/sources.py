@@ -5,6 +5,8 @@
 - ``<proc>/meminfo``: ``"MemTotal:  3885124 kB"`` lines; used = total - MemAvailable (proc(5)).
 - ``<proc>/uptime``: ``"350735.47 234388.90"``, seconds since boot (proc(5)).
 - ``statvfs(path)``: used = blocks - free, of (used + available to users), as ``df`` shows it.
+- ``<root>/firmware/devicetree/base/model``: the board (``"Raspberry Pi 4 Model B Rev 1.4\\0"``);
+  else ``<root>/class/dmi/id/sys_vendor`` and ``product_name`` (a PC).
 - ``<root>/devices/platform/soc/soc:firmware/get_throttled``: the Pi firmware's flags as
   ``"%x\\n"`` (Raspberry Pi kernel, ``drivers/firmware/raspberrypi.c``; bits from the Pi
   documentation of ``vcgencmd get_throttled``).
@@ -17,7 +19,7 @@ import re
 
 from gateway.sdk import DecodeError
 
-__all__ = ["FLAGS", "SENSORS", "disk_used", "parse_loadavg", "parse_meminfo",
+__all__ = ["FLAGS", "SENSORS", "disk_used", "host_model", "parse_loadavg", "parse_meminfo",
            "parse_thermal", "parse_throttled", "parse_uptime"]
 
 # bit -> sensor name (on/off); bits 16.. say "has happened since boot".
@@ -92,3 +94,15 @@ def parse_throttled(text: str) -> dict[str, float]:
         raise DecodeError("get_throttled: not a hex number", kind="unparsable")
     bits = int(body, 16)
     return {name: float(bits >> bit & 1) for bit, name in FLAGS.items()}
+
+
+def host_model(devicetree: str | None, vendor: str | None, product: str | None,
+               ) -> tuple[str | None, str] | None:
+    """(maker, model) of the host from the device tree's model or the DMI strings, if any."""
+    model = (devicetree or "").replace("\0", "").strip()
+    if model:
+        return ("Raspberry Pi Ltd" if model.startswith("Raspberry Pi") else None), model[:80]
+    product = (product or "").strip()
+    if product:
+        return ((vendor or "").strip()[:40] or None), product[:80]
+    return None
