@@ -8,6 +8,11 @@ differential pair ``<type><i>-<type><j>``. After scale and offset the ABI's unit
 milli °C, humidityrelative milli %, pressure kPa, voltage mV, current mA, power mW, illuminance
 lux, concentration percent, massconcentration µg/m³, resistance Ω, capacitance nF, accel m/s²,
 anglvel rad/s, magn gauss; uvindex, intensity and proximity have no unit.
+
+Some sensors the Pi's ``i2c-sensor`` overlay offers have a hwmon driver instead (SHT3x, SHT4x,
+AHT10/AHT20, TMP102, LM75, DS1621...). Their channels follow ``Documentation/hwmon/
+sysfs-interface.rst``: ``temp<N>_input`` milli °C, ``humidity<N>_input`` milli %, ``in<N>_input``
+mV, ``curr<N>_input`` mA, ``power<N>_input`` µW (:func:`hwmon_channels_of`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from dataclasses import dataclass
 
 from gateway.sdk import DecodeError
 
-__all__ = ["TYPES", "Channel", "ChannelType", "channels_of", "parse_number", "spec_of"]
+__all__ = ["HWMON_TYPES", "TYPES", "Channel", "ChannelType", "channels_of",
+           "hwmon_channels_of", "parse_number", "spec_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,14 @@ TYPES: dict[str, ChannelType] = {
     "anglvel": ChannelType("angular_velocity", "rad/s"),
     "magn": ChannelType("magnetic_field", "G"),
 }
+HWMON_TYPES: dict[str, ChannelType] = {
+    "temp": ChannelType("temperature", "°C", 1e-3),
+    "humidity": ChannelType("humidity", "%", 1e-3),
+    "in": ChannelType("voltage", "V", 1e-3),
+    "curr": ChannelType("current", "A", 1e-3),
+    "power": ChannelType("power", "W", 1e-6),
+}
+_HWMON_FILE = re.compile(r"(temp|humidity|in|curr|power)([0-9]+)_input", re.ASCII)
 # concentration_<gas> and massconcentration_<size> are named after the modifier.
 _MODIFIER_NAMES = {"co2": "co2", "voc": "voc", "ethanol": "ethanol", "h2": "h2", "o2": "o2",
                    "pm1": "pm1", "pm2p5": "pm2_5", "pm4": "pm4", "pm10": "pm10"}
@@ -73,8 +87,11 @@ class Channel:
     unit: str | None
     factor: float
     processed: bool  # in_<spec>_input exists (else _raw, _offset, _scale)
+    hwmon: bool = False  # a hwmon channel: <spec>_input
 
     def value_file(self) -> str:
+        if self.hwmon:
+            return f"{self.spec}_input"
         return f"in_{self.spec}_{'input' if self.processed else 'raw'}"
 
     def scale_files(self, what: str) -> list[str]:
@@ -112,6 +129,20 @@ def channels_of(files: list[str]) -> list[Channel]:
         specs[match["spec"]] = specs.get(match["spec"], False) or match["info"] == "input"
     found = (_channel(spec, processed) for spec, processed in specs.items())
     return sorted((c for c in found if c is not None), key=lambda c: c.name)
+
+
+def hwmon_channels_of(files: list[str]) -> list[Channel]:
+    """The channels of a hwmon device's file names: ``temperature`` and ``humidity`` for an
+    SHT3x (the index only where a type has several: ``temperature1``, ``temperature2``)."""
+    found = [m for m in (_HWMON_FILE.fullmatch(f) for f in files) if m]
+    counts = {t: sum(1 for m in found if m[1] == t) for t in HWMON_TYPES}
+    channels = []
+    for match in found:
+        kind_of = HWMON_TYPES[match[1]]
+        name = kind_of.kind + (match[2] if counts[match[1]] > 1 else "")
+        channels.append(Channel(f"{match[1]}{match[2]}", match[1], name, kind_of.kind,
+                                kind_of.unit, kind_of.factor, True, hwmon=True))
+    return sorted(channels, key=lambda c: c.name)
 
 
 def _channel(spec: str, processed: bool) -> Channel | None:

@@ -12,21 +12,25 @@ from gateway.sdk import DeviceConfig, DeviceModel, SensorSpec
 
 __all__ = ["MAKERS", "IioConfig"]
 
-# The makers of chips with a kernel IIO driver, by the ``name`` the kernel gives the device.
+# The makers of chips with a kernel IIO (or hwmon) driver, by the ``name`` the kernel gives the
+# device.
 MAKERS: dict[str, str] = {
     **dict.fromkeys(("bme280", "bmp280", "bme680", "bmp180", "bmp085", "bmp380", "bmp388",
                      "bmp390", "bmp580"), "Bosch Sensortec"),
-    **dict.fromkeys(("scd30", "scd40", "scd41", "sgp30", "sgp40", "sps30", "shtc1"), "Sensirion"),
+    **dict.fromkeys(("scd30", "scd40", "scd41", "sgp30", "sgp40", "sps30", "shtc1", "sht3x",
+                     "sht4x", "sht21"), "Sensirion"),
     **dict.fromkeys(("tsl2561", "tsl2563", "tsl2591", "tcs3472"), "ams"),
     **dict.fromkeys(("veml6070", "veml6075", "veml7700", "veml6030", "vcnl4000", "vcnl4040"),
                     "Vishay"),
-    **dict.fromkeys(("ads1015", "ads1115", "hdc1080", "hdc2010", "opt3001", "tmp007"),
+    **dict.fromkeys(("ads1015", "ads1115", "hdc1080", "hdc2010", "opt3001", "tmp007", "tmp102"),
                     "Texas Instruments"),
+    **dict.fromkeys(("aht10", "aht20", "dht11"), "Aosong"),
     **dict.fromkeys(("si7020", "si7021", "si1145"), "Silicon Labs"),
     **dict.fromkeys(("htu21", "ms5611", "ms5637"), "TE Connectivity"),
     **dict.fromkeys(("mlx90614", "mlx90632"), "Melexis"),
     **dict.fromkeys(("mcp3008", "mcp3021", "mcp9600"), "Microchip"),
-    "bh1750": "ROHM", "ccs811": "ScioSense", "ltr390": "Lite-On", "dht11": "Aosong",
+    "bh1750": "ROHM", "ccs811": "ScioSense", "ltr390": "Lite-On", "adt7410": "Analog Devices",
+    "ds1621": "Maxim Integrated",
 }
 
 INTERVAL_DEFAULT = 10.0
@@ -34,7 +38,8 @@ READ_TIMEOUT_DEFAULT = 5.0  # one cycle's reads of the device (an SCD4x waits up
 
 
 class IioConfig(DeviceConfig):
-    """One IIO device, chosen by its ``name`` file (plus ``index`` when several share it)."""
+    """One IIO device (or hwmon sensor: SHT3x, SHT4x...), chosen by its ``name`` file (plus
+    ``index`` when several share it)."""
 
     driver: Literal["iio"] = "iio"
     root: str = "/sys"

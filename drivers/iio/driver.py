@@ -1,10 +1,11 @@
-"""Reading one IIO device from sysfs every ``interval``.
+"""Reading one IIO device (or hwmon device) from sysfs every ``interval``.
 
 The device is found by its ``name`` file under ``<root>/bus/iio/devices`` (``iio:deviceN``
-numbers change across boots); several with one name are told apart by ``index``, counted in
-the order of where they sit (bus and address: ``1-0076`` before ``1-0077``), which does not
-change. Its channels are listed once per session; each cycle reads them all in one job of the
-shared sysfs executor (:mod:`drivers._sysfs`), the device being its own lane.
+numbers change across boots), else under ``<root>/class/hwmon`` (the chips with a hwmon driver:
+SHT3x, SHT4x, AHT10, TMP102, LM75...); several with one name are told apart by ``index``,
+counted in the order of where they sit (bus and address: ``1-0076`` before ``1-0077``), which
+does not change. Its channels are listed once per session; each cycle reads them all in one job
+of the shared sysfs executor (:mod:`drivers._sysfs`), the device being its own lane.
 
 A read that fails with EIO (or EREMOTEIO, ETIMEDOUT...: the sensor fell off the bus) is counted
 as ``io_error`` and the next cycle tries again: the device goes offline after the usual
@@ -20,18 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drivers._sysfs import SysfsExecutor, is_gone, read_text, reason, shared_executor
-from drivers.iio.channels import Channel, channels_of
+from drivers.iio.channels import Channel, channels_of, hwmon_channels_of
 from drivers.iio.config import IioConfig
 from gateway.sdk import DecodeError, DeviceUnavailable, Driver, DriverError, Measurement, ticks
 
-__all__ = ["IioDevice", "IioDriver", "Plan", "list_devices", "plan", "select"]
+__all__ = ["IioDevice", "IioDriver", "Plan", "list_devices", "named", "plan", "select"]
 
 
 @dataclass(frozen=True, slots=True)
 class IioDevice:
-    path: Path  # <root>/bus/iio/devices/iio:deviceN
+    path: Path  # <root>/bus/iio/devices/iio:deviceN (or <root>/class/hwmon/hwmonN)
     name: str
     location: str  # the real directory of its parent device (bus and address)
+    hwmon: bool = False
 
     @property
     def where(self) -> str:
@@ -50,10 +52,16 @@ class Plan:
         return [self.channel.value_file(), self.offset, self.scale]
 
 
-def list_devices(base: Path) -> list[IioDevice]:
-    """Every IIO device under ``<root>/bus/iio/devices`` (blocking: in the executor)."""
+def list_devices(root: Path) -> list[IioDevice]:
+    """Every IIO device under ``<root>/bus/iio/devices``, then every hwmon device under
+    ``<root>/class/hwmon``, each in the order of where it sits (blocking: in the executor)."""
+    return (_listed(root / "bus" / "iio" / "devices", "iio:device", hwmon=False)
+            + _listed(root / "class" / "hwmon", "hwmon", hwmon=True))
+
+
+def _listed(base: Path, prefix: str, *, hwmon: bool) -> list[IioDevice]:
     try:
-        entries = sorted(e for e in os.listdir(base) if e.startswith("iio:device"))
+        entries = sorted(e for e in os.listdir(base) if e.startswith(prefix))
     except (FileNotFoundError, NotADirectoryError):
         return []
     found = []
@@ -61,14 +69,17 @@ def list_devices(base: Path) -> list[IioDevice]:
         try:
             name = read_text(base / entry / "name").strip()
         except OSError:
-            continue  # going away as we look
-        location = os.path.dirname(os.path.realpath(base / entry))
-        found.append(IioDevice(base / entry, name, location))
+            continue  # going away as we look (or a hwmon device without a name)
+        real = os.path.realpath(base / entry)
+        # iio:deviceN sits in its device's directory; hwmonN one level deeper, in .../hwmon/
+        location = os.path.dirname(os.path.dirname(real) if hwmon else real)
+        found.append(IioDevice(base / entry, name, location, hwmon))
     return sorted(found, key=lambda d: d.location)
 
 
 def select(devices: list[IioDevice], name: str, index: int | None, base: Path) -> IioDevice:
-    same = [d for d in devices if d.name == name]
+    """The device named ``name`` (an IIO one before a hwmon one of the same name)."""
+    same = named(devices, name)
     if not same:
         others = sorted({d.name for d in devices})
         found = (f"there are: {', '.join(others)}" if others else
@@ -82,8 +93,16 @@ def select(devices: list[IioDevice], name: str, index: int | None, base: Path) -
     return same[index or 0]
 
 
-def plan(files: list[str]) -> list[Plan]:
+def named(devices: list[IioDevice], name: str) -> list[IioDevice]:
+    """The devices ``name`` selects, in index order: the IIO ones, else the hwmon ones."""
+    return ([d for d in devices if d.name == name and not d.hwmon]
+            or [d for d in devices if d.name == name])
+
+
+def plan(files: list[str], *, hwmon: bool = False) -> list[Plan]:
     """What to read for each channel, from the device directory's file names."""
+    if hwmon:
+        return [Plan(c, None, None) for c in hwmon_channels_of(files)]
     present = set(files)
 
     def first(candidates: list[str]) -> str | None:
@@ -112,11 +131,13 @@ def read_plans(directory: Path, plans: list[Plan]) -> list[Outcome]:
 
 class IioDriver(Driver[IioConfig]):
     async def run(self) -> None:
-        base = Path(self.config.root) / "bus" / "iio" / "devices"
+        root = Path(self.config.root)
+        base = root / "bus" / "iio" / "devices"
         async with shared_executor(self.ctx) as pool:
-            devices = await pool.run(("iio-list", str(base)), list_devices, base)
+            devices = await pool.run(("iio-list", str(root)), list_devices, root)
             device = select(devices, self.config.name, self.config.index, base)
-            plans = self._chosen(plan(await pool.run(device.location, os.listdir, device.path)))
+            files = await pool.run(device.location, os.listdir, device.path)
+            plans = self._chosen(plan(files, hwmon=device.hwmon))
             self.ctx.log.info("%s at %s (%s): %s", device.name, device.where, device.path.name,
                               ", ".join(p.channel.name for p in plans))
             async for _ in ticks(self.config.poll_interval()):

@@ -1,6 +1,7 @@
-"""``sensor-gateway scan iio``: every IIO device the kernel shows (its ``name``, the index that
-tells apart two of one name, where it sits), each channel with a fresh value and unit, then
-ready ``[[devices]]`` blocks; and those blocks for ``init --from-scan``.
+"""``sensor-gateway scan iio``: every IIO device the kernel shows, and every hwmon sensor on an
+I2C or SPI bus (SHT3x, SHT4x, AHT10, TMP102...): its ``name``, the index that tells apart two of
+one name, where it sits, each channel with a fresh value and unit; then ready ``[[devices]]``
+blocks; and those blocks for ``init --from-scan``.
 
 A command, not the daemon: it reads synchronously.
 """
@@ -44,28 +45,26 @@ class FoundDevice:
     channels: list[FoundChannel] = field(default_factory=list)
 
 
-def base_dir(root: str) -> Path:
-    return Path(root) / "bus" / "iio" / "devices"
-
-
 def scan(root: str = "/sys") -> list[FoundDevice]:
-    from drivers.iio.driver import list_devices  # noqa: PLC0415 - the driver's own listing
+    from drivers.iio.driver import list_devices, named  # noqa: PLC0415 - the driver's own
 
-    devices = list_devices(base_dir(root))
+    devices = list_devices(Path(root))
     found = []
     for device in devices:
-        same = [d for d in devices if d.name == device.name]
+        same = named(devices, device.name)
+        if device not in same or (device.hwmon and not wired(device.where)):
+            continue  # shadowed by an IIO device of its name; or the SoC's own (cpu_thermal...)
         found.append(FoundDevice(device.path.name, device.name,
                                  same.index(device) if len(same) > 1 else None, device.where,
-                                 _channels(device.path)))
+                                 _channels(device.path, device.hwmon)))
     return found
 
 
-def _channels(directory: Path) -> list[FoundChannel]:
+def _channels(directory: Path, hwmon: bool) -> list[FoundChannel]:
     from drivers.iio.driver import plan, read_plans  # noqa: PLC0415
 
     try:
-        plans = plan(os.listdir(directory))
+        plans = plan(os.listdir(directory), hwmon=hwmon)
     except OSError as exc:
         return [FoundChannel("?", None, None, reason(exc))]
     found = []
@@ -81,6 +80,12 @@ def _channels(directory: Path) -> list[FoundChannel]:
         except DecodeError as exc:
             found.append(FoundChannel(channel.name, None, channel.unit, str(exc)))
     return found
+
+
+def wired(where: str) -> bool:
+    """Does a device sit on an I2C or SPI bus (a sensor wired to the Pi, not the SoC's own
+    hwmon devices, cpu_thermal and rpi_volt, nor a 1-Wire probe's)?"""
+    return re.fullmatch(r"[0-9]+-[0-9a-f]{4}|spi[0-9]+\.[0-9]+", where) is not None
 
 
 def place(where: str) -> str:
@@ -105,8 +110,8 @@ def device_block(device: FoundDevice, root: str, identifier: str) -> str:
 
 
 def starter_blocks(taken: set[str], root: str = "/sys") -> list[str]:
-    """``init --from-scan``: one device per IIO device found."""
-    return [device_block(d, root, device_id(d.name, taken)) for d in scan(root)]
+    """``init --from-scan``: one device per IIO (or I2C hwmon) sensor with a readable channel."""
+    return [device_block(d, root, device_id(d.name, taken)) for d in scan(root) if d.channels]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -115,8 +120,9 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps([asdict(d) for d in devices], indent=2, ensure_ascii=False))
         return 0
     if not devices:
-        print(f"no IIO device under {base_dir(args.root)}: is the chip's overlay in config.txt "
-              "(dtoverlay=i2c-sensor,bme280...) and the chip on the bus (i2cdetect -y 1)?")
+        print(f"no IIO device (nor I2C hwmon sensor) under {args.root}: is the chip's overlay in "
+              "config.txt (dtoverlay=i2c-sensor,bme280...) and the chip on the bus "
+              "(i2cdetect -y 1)?")
         return 0
     rows = [[d.device, d.name, "-" if d.index is None else str(d.index), d.where,
              ", ".join(c.text() for c in d.channels) or "no readable channel"] for d in devices]
@@ -128,7 +134,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 SCAN = ScanCommand(
-    help="IIO sensors (BME280, BH1750, ADS1015, SCD4x...): name, channels with values, blocks",
+    help="I2C sensors through the kernel (IIO: BME280, BH1750, ADS1015, SCD4x...; hwmon: SHT3x,"
+         " SHT4x...): name, channels with values, ready device blocks",
     add_arguments=add_root_arguments,
     run=_run,
     starter=starter_blocks,

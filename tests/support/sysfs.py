@@ -270,6 +270,39 @@ class Sysfs:
         _write(directory / "calibration_forced_value", "", 0o200)  # write-only
         return directory
 
+    def hwmon_device(self, n: int, name: str, parent: str, files: dict[str, str]) -> Path:
+        """``devices/<parent>/hwmon/hwmon<n>`` with ``name`` and ``files``, linked from
+        ``class/hwmon`` (Documentation/hwmon/sysfs-interface.rst)."""
+        directory = self.root / "devices" / parent / "hwmon" / f"hwmon{n}"
+        _write(directory / "name", f"{name}\n")
+        _write(directory / "uevent", "")
+        depth = len(Path("devices", parent, "hwmon", directory.name).parts)
+        _link(directory / "subsystem", "../" * depth + "class/hwmon")
+        _link(directory / "device", "../..")
+        for file, text in files.items():
+            _write(directory / file, text, 0o444 if file.endswith(("_input", "_alarm")) else 0o644)
+        _link(self.root / "class" / "hwmon" / f"hwmon{n}", f"../../devices/{parent}/hwmon/hwmon{n}")
+        return directory
+
+    def sht3x(self, n: int = 2, *, address: int = 0x44, millidegrees: int = 22_150,
+              milli_rh: int = 51_230) -> Path:
+        """sht3x.c (hwmon): temp1_input milli °C, humidity1_input milli %, limits and alarms."""
+        files = {"temp1_input": f"{millidegrees}\n", "humidity1_input": f"{milli_rh}\n",
+                 "temp1_max": "60000\n", "temp1_max_hyst": "58000\n", "temp1_min": "-10000\n",
+                 "temp1_min_hyst": "-8000\n", "temp1_alarm": "0\n", "humidity1_max": "80000\n",
+                 "humidity1_max_hyst": "79500\n", "humidity1_min": "20000\n",
+                 "humidity1_min_hyst": "20500\n", "humidity1_alarm": "0\n",
+                 "heater_enable": "0\n", "update_interval": "0\n", "repeatability": "1\n"}
+        return self.hwmon_device(n, "sht3x", f"{PI4_I2C1}/1-{address:04x}", files)
+
+    def pi_hwmon(self) -> None:
+        """What every Pi has: the SoC's thermal zone and the firmware's voltage alarm as hwmon
+        devices (not sensors wired to it)."""
+        self.hwmon_device(0, "cpu_thermal", "virtual/thermal/thermal_zone0",
+                          {"temp1_input": "48686\n"})
+        self.hwmon_device(1, "rpi_volt", "platform/soc/soc:firmware/raspberrypi-hwmon",
+                          {"in0_lcrit_alarm": "0\n"})
+
     def iio_dir(self, n: int) -> Path:
         return (self.root / "bus" / "iio" / "devices" / f"iio:device{n}").resolve()
 

@@ -170,3 +170,23 @@ async def test_no_such_chip_is_offline_with_the_reason(tmp_path: Path,
             sysfs.bme280(1)  # the overlay line added, the module loaded
             await sub.wait_for(lambda: sub.on(f"{root}/env/temperature"), timeout=10)
             assert gateway.devices["env"].online
+
+
+async def test_a_hwmon_sensor_by_name(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """SHT3x has a hwmon driver, not an IIO one: ``name = "sht3x"`` finds it under class/hwmon,
+    beside the Pi's own hwmon devices."""
+    sysfs = Sysfs(tmp_path / "sys")
+    sysfs.pi_hwmon()
+    directory = sysfs.sht3x(2)
+    root = "sensor-gateway/iio7"
+    text = base_config(mosquitto.port, "iio7") + iio(sysfs.root, "air", "sht3x")
+    async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
+        async with running(settings_from(tmp_path, text)) as gateway:
+            await sub.wait_for(lambda: sub.on(f"{root}/air/temperature")
+                               and sub.on(f"{root}/air/humidity"))
+            eio(directory / "humidity1_input")
+            await sub.wait_for(lambda: gateway.devices["air"].errors["io_error"] >= 2)
+    assert last(sub, f"{root}/air/temperature") == (22.15, "°C")
+    assert last(sub, f"{root}/air/humidity") == (51.23, "%")
+    names = {m.topic.rsplit("/", 1)[1] for m in sub.under(f"{root}/air/")}
+    assert names == {"temperature", "humidity", "status"}

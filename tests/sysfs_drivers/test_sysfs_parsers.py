@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.sysfs import crc8, ds18b20_scratchpad, kernel_millidegrees, w1_slave_text
 
-from drivers.iio.channels import Channel, channels_of, parse_number
+from drivers.iio.channels import Channel, channels_of, hwmon_channels_of, parse_number
 from drivers.iio.driver import plan
 from drivers.onewire.parse import parse_temperature, parse_w1_slave
 from drivers.system import sources
@@ -170,6 +170,21 @@ def test_channel_values(files: list[str], texts: dict[str, str],
     assert reading is not None
     assert one.channel.name == expected[0]
     assert one.channel.value(reading, offset, scale) == pytest.approx(expected[1])
+
+
+def test_hwmon_channels() -> None:
+    """Documentation/hwmon/sysfs-interface.rst: one of a type is named by its kind alone."""
+    sht3x = ["name", "temp1_input", "humidity1_input", "temp1_max", "temp1_alarm",
+             "humidity1_min_hyst", "heater_enable", "update_interval"]
+    assert [(c.name, c.unit, c.value_file()) for c in hwmon_channels_of(sht3x)] == [
+        ("humidity", "%", "humidity1_input"), ("temperature", "°C", "temp1_input")]
+    board = ["temp1_input", "temp2_input", "in0_input", "curr1_input", "power1_input",
+             "in0_lcrit_alarm", "fan1_input"]
+    assert {c.name: c.factor for c in hwmon_channels_of(board)} == {
+        "temperature1": 1e-3, "temperature2": 1e-3, "voltage": 1e-3, "current": 1e-3,
+        "power": 1e-6}
+    (humidity,) = [c for c in hwmon_channels_of(sht3x) if c.kind == "humidity"]
+    assert humidity.value("51230\n", None, None) == 51.23
 
 
 @pytest.mark.parametrize(("text", "kind"), [("", "empty"), ("nan\n", "unparsable"),

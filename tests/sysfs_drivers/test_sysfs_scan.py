@@ -31,6 +31,8 @@ def trees(tmp_path: Path) -> tuple[Sysfs, Procfs]:
     sysfs.bme280(1, address=0x77, millidegrees=19_000)
     sysfs.bme280(0, address=0x76)
     sysfs.bh1750(2)
+    sysfs.sht3x(2)
+    sysfs.pi_hwmon()  # the SoC's own hwmon devices: not proposed
     sysfs.thermal_zone(47_000)
     sysfs.throttled(0)
     procfs.loadavg(0.25)
@@ -58,11 +60,14 @@ async def test_scan_paste_and_see_the_values(tmp_path: Path, trees: tuple[Sysfs,
     assert "w1_bus_master1  28-0316a2790fff  DS18B20  21.5 °C" in onewire
     assert "w1_bus_master2  28-0416a2790aaa  DS18B20  -3 °C" in onewire
     iio = scan("iio", "--root", str(sysfs.root))
-    rows = {line.split()[0]: line for line in iio.splitlines() if line.startswith("iio:")}
+    rows = {line.split()[0]: line for line in iio.split(MARK)[0].splitlines()[1:] if line}
     assert rows["iio:device0"].split()[:4] == ["iio:device0", "bme280", "0", "1-0076"]
     assert rows["iio:device1"].split()[:4] == ["iio:device1", "bme280", "1", "1-0077"]
     assert "temperature 19 °C" in rows["iio:device1"] and "pressure 1001.33 hPa" in iio
     assert "illuminance 1000 lx" in iio
+    assert rows["hwmon2"].split()[:4] == ["hwmon2", "sht3x", "-", "1-0044"]
+    assert "humidity 51.23 %, temperature 22.15 °C" in rows["hwmon2"]
+    assert "cpu_thermal" not in iio and "rpi_volt" not in iio
     system = scan("system", "--root", str(sysfs.root), "--proc", str(procfs.root))
     values = {line.split()[0]: line.split(None, 1)[1] for line in system.split(MARK)[0]
               .splitlines()[2:] if line.strip()}
@@ -81,7 +86,8 @@ async def test_scan_paste_and_see_the_values(tmp_path: Path, trees: tuple[Sysfs,
     root = "sensor-gateway/scanned"
     expected = {"onewire/28-0316a2790fff": 21.5, "onewire/28-0416a2790aaa": -3.0,
                 "bme280/temperature": 23.45, "bme280-2/temperature": 19.0,
-                "bh1750/illuminance": 999.9996, "host/cpu_temperature": 47.0,
+                "bh1750/illuminance": 999.9996, "sht3x/humidity": 51.23,
+                "host/cpu_temperature": 47.0,
                 "host/load_1m": 0.25, "host/under_voltage": 0.0}
     async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
         async with running(settings_from(tmp_path, config.read_text())) as gateway:
@@ -98,7 +104,8 @@ def test_json_output(trees: tuple[Sysfs, Procfs]) -> None:
                          "bus": "w1_bus_master1", "value": 21.5, "problem": None}
     devices = json.loads(scan("iio", "--root", str(sysfs.root), "--json"))
     assert [(d["name"], d["index"], d["where"]) for d in devices] == [
-        ("bh1750", None, "1-0023"), ("bme280", 0, "1-0076"), ("bme280", 1, "1-0077")]
+        ("bh1750", None, "1-0023"), ("bme280", 0, "1-0076"), ("bme280", 1, "1-0077"),
+        ("sht3x", None, "1-0044")]
     host = json.loads(scan("system", "--root", str(sysfs.root), "--proc", str(procfs.root),
                            "--json"))
     assert host["values"]["cpu_temperature"] == 47.0 and host["problems"] == {}
@@ -128,7 +135,7 @@ def test_starter_blocks_of_the_three_kinds_pass_check(tmp_path: Path,
     check = run_cli("check", "--config", str(path))
     assert check.returncode == 0, check.stderr
     ids = [d["id"] for d in tomllib.loads(path.read_text())["devices"]]
-    assert ids == ["onewire", "bh1750", "bme280", "bme280-2", "host"]
+    assert ids == ["onewire", "bh1750", "bme280", "bme280-2", "sht3x", "host"]
 
 
 def test_init_from_scan_includes_this_host(tmp_path: Path) -> None:
