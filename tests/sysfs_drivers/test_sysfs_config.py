@@ -105,3 +105,21 @@ def test_the_kinds_are_light_until_a_device_runs(tmp_path: Path) -> None:
         "print(loaded, threading.active_count())\n"
     )
     assert python_output(code).strip() == "[] 1"
+
+
+def test_the_schema_knows_the_three_kinds() -> None:
+    """`sensor-gateway schema` (editor completion): the kinds' options, and their mistakes."""
+    from test_cli_tools import validator
+
+    check = validator()
+    good = {"devices": [
+        {"id": "a", "driver": "onewire", "sensors": {"28-0316a2790fff": "flow"}, "interval": 30},
+        {"id": "b", "driver": "iio", "name": "bme280", "index": 1, "channels": ["temperature"]},
+        {"id": "c", "driver": "system", "proc": "/host/proc", "sensors": ["uptime"]},
+    ]}
+    assert not [e.message for e in check.iter_errors(good)]
+    for bad in ({"devices": [{"id": "a", "driver": "onewire", "bus": 1}]},
+                {"devices": [{"id": "b", "driver": "iio"}]},
+                {"devices": [{"id": "b", "driver": "iio", "name": "x", "index": -1}]},
+                {"devices": [{"id": "c", "driver": "system", "interval": 0}]}):
+        assert list(check.iter_errors(bad)), bad
