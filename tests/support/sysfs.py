@@ -21,8 +21,9 @@ text formats and units. Sources:
   ``get_throttled`` (``"%x\\n"``), ``/proc/loadavg``, ``/proc/meminfo``, ``/proc/uptime`` (proc(5)).
 
 Faults are injected for real: a file removed (ENOENT), a file whose read fails with EIO
-(:func:`eio`), a device node whose open fails with ENODEV (:func:`enodev`), a FIFO that answers
-only after a delay (:class:`SlowFile`).
+(:func:`eio`), a device node whose open fails with ENODEV (:func:`enodev`, needs CAP_MKNOD), a
+path whose open fails with ENXIO (:func:`enxio`), a FIFO that answers only after a delay
+(:class:`SlowFile`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ import contextlib
 import errno
 import os
 import shutil
+import socket
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -40,7 +43,7 @@ from pathlib import Path
 from support.components import require
 
 __all__ = ["Procfs", "SlowFile", "Sysfs", "crc8", "ds18b20_scratchpad", "eio", "enodev",
-           "w1_slave_text"]
+           "enxio", "w1_slave_text"]
 
 PI4_I2C1 = "platform/soc/fe804000.i2c/i2c-1"  # where i2c_arm (GPIO 2/3) sits on a Pi 4
 
@@ -370,6 +373,20 @@ def eio(path: Path) -> None:
             raise
     else:
         raise AssertionError("/proc/self/mem read without EIO")
+
+
+def enxio(path: Path) -> socket.socket:
+    """Make opening ``path`` fail with ENXIO (no such device or address), as opening a device
+    whose hardware is gone does: a bound Unix socket, which open() refuses with ENXIO. Keep
+    the returned socket open while the fault lasts."""
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    short = Path(tempfile.mkdtemp(prefix="enxio-"))  # where pytest's tmp_path is: one filesystem
+    sock.bind(str(short / "s"))  # a socket path may be 108 bytes at most: bind, then move it
+    os.replace(short / "s", path)
+    short.rmdir()
+    return sock
 
 
 def _free_misc_minor() -> int:

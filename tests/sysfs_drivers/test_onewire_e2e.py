@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,15 @@ from support.daemon import base_config, write_config
 from support.faults import LoggedDaemon
 from support.inproc import running, settings_from
 from support.mqtt import Collector, collect
-from support.sysfs import SlowFile, Sysfs, ds18b20_scratchpad, eio, enodev, w1_slave_text
+from support.sysfs import (
+    SlowFile,
+    Sysfs,
+    ds18b20_scratchpad,
+    eio,
+    enodev,
+    enxio,
+    w1_slave_text,
+)
 
 GOOD = "28-0316a2790fff"
 BAD = "28-0416a2790aaa"
@@ -91,7 +100,9 @@ BAD_READS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "enoent": ("gone", lambda d: remove(d, "temperature", "w1_slave")),
     "enodev": ("gone", lambda d: enodev(d / "temperature")),
     "eio": ("gone", lambda d: eio(d / "temperature")),
+    "enxio": ("gone", lambda d: SOCKETS.append(enxio(d / "temperature"))),
 }
+SOCKETS: list[socket.socket] = []  # the enxio case's socket, open while the fault lasts
 
 
 @pytest.mark.parametrize("case", list(BAD_READS))
@@ -118,6 +129,8 @@ async def test_bad_read_is_counted_never_published_and_loses_nothing_else(
             assert set(device.errors) == {kind}, device.errors
             assert [m.text for m in sub.on(f"{root}/ow/status")] == ["online"], (
                 "one probe answering keeps the device online")
+    while SOCKETS:
+        SOCKETS.pop().close()
     assert set(values(sub, bad)) == {19.0, 20.0}, "no bad value was published"
     assert set(values(sub, good)) == {21.5}
     assert seqs_contiguous(sub, good) and seqs_contiguous(sub, bad)
