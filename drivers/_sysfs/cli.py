@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
 
-__all__ = ["add_root_arguments", "device_id", "table", "toml_string"]
+__all__ = ["add_root_arguments", "device_id", "print_json", "table", "toml_string"]
 
 
 def add_root_arguments(parser: argparse.ArgumentParser, *, proc: bool = False) -> None:
@@ -41,3 +44,10 @@ def device_id(base: str, taken: set[str]) -> str:
         name, n = f"{clean}-{n}", n + 1
     taken.add(name)
     return name
+
+
+def print_json(found: Any) -> int:  # noqa: ANN401 - a dataclass or a list of them
+    """``--json``: the scan's dataclasses as JSON on stdout; the exit code."""
+    body = [asdict(f) for f in found] if isinstance(found, list) else asdict(found)
+    print(json.dumps(body, indent=2, ensure_ascii=False))
+    return 0

@@ -9,14 +9,13 @@ A command, not the daemon: it reads synchronously.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers._sysfs import reason
-from drivers._sysfs.cli import add_root_arguments, device_id, table, toml_string
+from drivers._sysfs.cli import add_root_arguments, device_id, print_json, table, toml_string
 from drivers.iio.config import MAKERS
 from gateway.sdk import DecodeError, ScanCommand
 
@@ -117,8 +116,7 @@ def starter_blocks(taken: set[str], root: str = "/sys") -> list[str]:
 def _run(args: argparse.Namespace) -> int:
     devices = scan(args.root)
     if args.json:
-        print(json.dumps([asdict(d) for d in devices], indent=2, ensure_ascii=False))
-        return 0
+        return print_json(devices)
     if not devices:
         print(f"no IIO device (nor I2C hwmon sensor) under {args.root}: is the chip's overlay in "
               "config.txt (dtoverlay=i2c-sensor,bme280...) and the chip on the bus "

@@ -8,13 +8,12 @@ A command, not the daemon: it reads synchronously, one probe after the other.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from drivers._sysfs import reason
-from drivers._sysfs.cli import add_root_arguments, device_id, table, toml_string
+from drivers._sysfs.cli import add_root_arguments, device_id, print_json, table, toml_string
 from drivers.onewire.config import FAMILIES, UNIT
 from gateway.sdk import DecodeError, ScanCommand
 
@@ -87,8 +86,7 @@ def starter_blocks(taken: set[str], root: str = "/sys") -> list[str]:
 def _run(args: argparse.Namespace) -> int:
     probes = scan(args.root)
     if args.json:
-        print(json.dumps([asdict(p) for p in probes], indent=2, ensure_ascii=False))
-        return 0
+        return print_json(probes)
     if not probes:
         print(f"no 1-Wire thermometer under {devices_dir(args.root)}: is dtoverlay=w1-gpio in "
               "config.txt, and the probe wired with its pull-up (4.7 kΩ to 3.3 V)?")

@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from drivers._sysfs import reason
-from drivers._sysfs.cli import add_root_arguments, device_id, table, toml_string
+from drivers._sysfs.cli import add_root_arguments, device_id, print_json, table, toml_string
 from drivers.system.config import SystemConfig
 from drivers.system.sources import SENSORS
 from gateway.sdk import DecodeError, ScanCommand
@@ -78,8 +77,7 @@ def _value(name: str, value: float) -> str:
 def _run(args: argparse.Namespace) -> int:
     host = scan(args.root, args.proc)
     if args.json:
-        print(json.dumps(asdict(host), indent=2, ensure_ascii=False))
-        return 0
+        return print_json(host)
     print(f"host: {' '.join(x for x in (host.maker, host.model) if x) or 'unknown model'}")
     rows = [[name, _value(name, value)] for name, value in host.values.items()]
     rows += [[source, f"unreadable: {why}"] for source, why in host.problems.items()]
