@@ -21,8 +21,11 @@ from support.inproc import running, settings_from
 from support.mqtt import collect
 
 from drivers.ble.decoders import _atc, _bthome, _ruuvi
+from drivers.iio.channels import TYPES as IIO_TYPES
+from drivers.iio.channels import spec_of
 from drivers.serial.config import KNOWN_SENSORS
 from drivers.simulated.config import PROFILES
+from drivers.system.sources import SENSORS as SYSTEM_SENSORS
 from gateway.config import Settings, load_config
 from gateway.core.readings import Measurement
 from gateway.homeassistant.discovery import Discovery
@@ -62,6 +65,7 @@ HA_SENSOR_CLASSES: dict[str, tuple[set[str], set[str]]] = {
                "in/h", "Beaufort"}, {MEAS}),
     "temperature": ({"°C", "°F", "K"}, {MEAS}),
     "volatile_organic_compounds": ({"µg/m³"}, {MEAS}),
+    "volatile_organic_compounds_parts": ({"ppm", "ppb"}, {MEAS}),
     "voltage": ({"V", "mV", "µV", "kV", "MV"}, {MEAS}),
     "volume": (VOLUME, {TOTAL, TOTAL_INC}),
     "volume_flow_rate": ({"m³/h", "L/min", "mL/s", "ft³/min", "gal/min"}, {MEAS}),
@@ -130,6 +134,11 @@ def builtin_kinds() -> list[tuple[str, str | None]]:
     kinds += [("temperature", "°C"), ("humidity", "%"), ("battery", "%"), ("voltage", "V"),
               ("rssi", "dBm")]
     assert callable(_atc.decode_atc)  # ATC/pvvx publish the four above
+    kinds += [(t.kind, t.unit) for t in IIO_TYPES.values()]  # IIO channels...
+    kinds += [spec_of(n) for n in ("co2", "voc", "pm1", "pm2_5", "pm4", "pm10", "ethanol", "h2",
+                                   "o2", "voltage0", "temperature_object")]  # ...as named
+    kinds += list(SYSTEM_SENSORS.items())  # the host's health (flags: on/off)
+    kinds += [("28-0316a2790fff", "°C")]  # a 1-Wire probe named by its address
     return kinds
 
 

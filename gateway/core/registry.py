@@ -20,6 +20,9 @@ BUILTIN: dict[str, str] = {
     "simulated": "drivers.simulated",
     "serial": "drivers.serial",
     "ble": "drivers.ble",
+    "onewire": "drivers.onewire",
+    "iio": "drivers.iio",
+    "system": "drivers.system",
 }
 
 log = logging.getLogger(__name__)

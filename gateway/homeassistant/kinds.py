@@ -1,7 +1,8 @@
 """Home Assistant's view of every built-in sensor kind: platform, device class, unit, state class.
 
-Pure tables. A sensor's *kind* is its simulated profile, else its name (``temperature``,
-``pm2_5``, ``acceleration_x``, BTHome's ``temperature_2``...). A kind missing from the table,
+Pure tables. A sensor's *kind* is what its driver says (``SensorSpec.kind``), else its name
+(``temperature``, ``pm2_5``, ``acceleration_x``, BTHome's ``temperature_2``, an IIO channel's
+``voltage0``, a 1-Wire probe's address...; see :func:`_kind_name`). A kind missing from the table,
 or one whose unit Home Assistant does not accept for the kind's device class, gets no device
 class (a plain numeric sensor) rather than a wrong one. Units and state classes follow Home
 Assistant's sensor documentation (``SensorDeviceClass``, ``DEVICE_CLASS_UNITS``,
@@ -13,7 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ALLOWED_UNITS", "BINARY_KINDS", "SENSOR_KINDS", "Classification", "classify"]
+__all__ = ["ALLOWED_UNITS", "BINARY_KINDS", "DIAGNOSTIC_BINARY", "SENSOR_KINDS", "Classification",
+           "classify"]
 
 MEASUREMENT = "measurement"
 TOTAL_INCREASING = "total_increasing"
@@ -51,6 +53,7 @@ ALLOWED_UNITS: dict[str, frozenset[str | None]] = {
     "speed": _SPEED,
     "temperature": _TEMPERATURE,
     "volatile_organic_compounds": _UG_M3,
+    "volatile_organic_compounds_parts": frozenset({"ppm", "ppb"}),
     "voltage": frozenset({"V", "mV", "µV", "kV", "MV"}),
     "volume": _VOLUME,
     "volume_flow_rate": frozenset({"m³/h", "L/min", "mL/s", "ft³/min", "gal/min"}),
@@ -104,6 +107,17 @@ SENSOR_KINDS: dict[str, _Kind] = {
     "tx_power": _k("signal_strength", category=DIAGNOSTIC),
     "movement_counter": _k(None, TOTAL_INCREASING),
     "rssi": _k("signal_strength", category=DIAGNOSTIC),
+    # sysfs: IIO channel kinds as drivers/iio names them (others above: temperature, humidity,
+    # pressure, illuminance, voltage, current, power, co2, pm1/pm25/pm10, uv_index, acceleration)
+    "voc": _k("volatile_organic_compounds_parts"), "pm4": _k(None), "ethanol": _k(None),
+    "h2": _k(None), "o2": _k(None), "concentration": _k(None), "resistance": _k(None),
+    "capacitance": _k(None), "intensity": _k(None), "proximity": _k(None),
+    "angular_velocity": _k(None), "magnetic_field": _k(None),
+    # sysfs: the host's health (drivers/system): diagnostic entities
+    "cpu_temperature": _k("temperature", category=DIAGNOSTIC),
+    "load_1m": _k(None, MEASUREMENT, DIAGNOSTIC), "memory_used": _k(None, MEASUREMENT, DIAGNOSTIC),
+    "disk_used": _k(None, MEASUREMENT, DIAGNOSTIC),
+    "uptime": _k("duration", TOTAL_INCREASING, DIAGNOSTIC),
 }
 
 # BTHome binary objects (0/1) -> Home Assistant binary_sensor device class (None: generic).
@@ -116,10 +130,20 @@ BINARY_KINDS: dict[str, str | None] = {
     "occupancy": "occupancy", "plug": "plug", "presence": "presence", "problem": "problem",
     "running": "running", "safety": "safety", "smoke": "smoke", "sound": "sound",
     "tamper": "tamper", "vibration": "vibration", "window": "window",
+    # the Raspberry Pi firmware's flags (drivers/system), now and since boot: diagnostic
+    "under_voltage": "problem", "frequency_capped": "problem", "throttled": "problem",
+    "soft_temp_limit": "heat", "under_voltage_occurred": "problem",
+    "frequency_capped_occurred": "problem", "throttled_occurred": "problem",
+    "soft_temp_limit_occurred": "heat",
 }
+DIAGNOSTIC_BINARY = frozenset({
+    "under_voltage", "frequency_capped", "throttled", "soft_temp_limit", "under_voltage_occurred",
+    "frequency_capped_occurred", "throttled_occurred", "soft_temp_limit_occurred"})
 
 _ALIASES = {"pm2_5": "pm25", "pm1_0": "pm1", "pm2.5": "pm25", "carbon_dioxide": "co2"}
 _REPEAT = re.compile(r"^(?P<base>.+)_(?P<n>[0-9]+)$")
+_INDEXED = re.compile(r"^(?P<base>[a-z_]*[a-z])[0-9]+(?:_.+)?$")  # voltage0, voltage0_voltage1
+_ONEWIRE = re.compile(r"^(?:10|22|28|3b|42)-[0-9a-f]{12}$")  # a w1_therm probe's address
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +157,30 @@ class Classification:
     entity_category: str | None = None
 
 
+def _known(name: str) -> bool:
+    return name in SENSOR_KINDS or name in BINARY_KINDS
+
+
 def _kind_name(kind: str) -> str:
+    """The table's kind for a sensor's kind or name: itself, else BTHome's repeats
+    (``temperature_2``), an IIO channel's index (``voltage0``, ``illuminance0``,
+    ``voltage0_voltage1``) or modifier (``temperature_object``), a 1-Wire thermometer's
+    address (``28-0316a2790fff``: a temperature)."""
     name = kind.strip().lower()
     name = _ALIASES.get(name, name)
+    if _known(name):
+        return name
     repeat = _REPEAT.match(name)  # BTHome's second temperature is temperature_2
-    if name not in SENSOR_KINDS and name not in BINARY_KINDS and repeat:
+    if repeat:
         name = _ALIASES.get(repeat["base"], repeat["base"])
+    indexed = _INDEXED.match(name)
+    head = name.partition("_")[0]
+    if not _known(name) and indexed and _known(indexed["base"]):
+        name = indexed["base"]
+    elif not _known(name) and _known(head):
+        name = head
+    elif _ONEWIRE.match(name):
+        name = "temperature"
     return name
 
 
@@ -146,7 +188,8 @@ def classify(kind: str, unit: str | None) -> Classification:
     """Home Assistant platform, device class, unit and state class for one sensor."""
     name = _kind_name(kind)
     if name in BINARY_KINDS and unit is None:
-        return Classification("binary_sensor", BINARY_KINDS[name], None, None)
+        category = DIAGNOSTIC if name in DIAGNOSTIC_BINARY else None
+        return Classification("binary_sensor", BINARY_KINDS[name], None, None, category)
     entry = SENSOR_KINDS.get(name, _Kind(None, None))  # unknown: no claims at all
     device_class = entry.device_class
     if device_class is not None and unit not in ALLOWED_UNITS[device_class]:
