@@ -121,16 +121,36 @@ class DeviceConfig(BaseModel):
     # Old names of ``silence_timeout`` that this kind still accepts (with a warning).
     legacy_silence_keys: ClassVar[tuple[str, ...]] = ("stall_timeout",)
 
-    id: str = Field(min_length=1)
-    driver: str
-    interval: float | None = Field(None, gt=0)
-    # No reading for this long: the device is given up on (restarted: its port reopened,
-    # its connection made again) and offline. Each kind documents its default.
-    silence_timeout: float | None = Field(None, gt=0)
-    layout: Literal["sensor", "device"] = "sensor"
-    # Report-by-exception (gateway/report.py): for every sensor, or a table by sensor name.
-    deadband: float | str | dict[str, float | str] | None = None
-    heartbeat: float | dict[str, float] | None = None
+    id: str = Field(min_length=1, description=(
+            "The device's name, unique in the file: its topic level (sanitised: "
+            '`+`, `#`, `/`, control characters and white space become `_`) and its '
+            'Home Assistant id.'))
+    driver: str = Field(description=(
+            "The driver kind, which decides the device's other keys."))
+    interval: float | None = Field(None, gt=0, description=(
+            'Seconds: how often the device is read, or for a device that streams, '
+            'the least time between two published readings of one sensor. Each '
+            "kind's table says what it does with it and its default."))
+    silence_timeout: float | None = Field(None, gt=0, description=(
+            'No reading for this many seconds: the device is given up on: reported '
+            '`offline` and restarted (its port reopened, its connection made '
+            "again). Each kind documents its default. The old names "
+            '`stall_timeout` (every kind), `stale_timeout` (serial) and `timeout` '
+            '(BLE) are still accepted, with a warning asking to rename them.'))
+    layout: Literal["sensor", "device"] = Field("sensor", description=(
+            '`sensor`: one message per reading on `<root>/<device>/<sensor>`; '
+            '`device`: one JSON object per read cycle on `<root>/<device>`.'))
+    # Report-by-exception (gateway/core/report.py): every sensor, or a table by sensor name.
+    deadband: float | str | dict[str, float | str] | None = Field(None, description=(
+            'Report-by-exception: publish a reading only when it moved by more than'
+            " this from the last published value. A number (in the sensor's unit), "
+            'a string like `"2%"` (relative), or a table by sensor name. `0` '
+            'publishes every change and no repeats. Unset: every reading is '
+            'published (BLE advertisement devices default to `0`).'))
+    heartbeat: float | dict[str, float] | None = Field(None, description=(
+            'With a deadband: publish the current value at least every this many '
+            'seconds, changed or not. A number, or a table by sensor name (BLE '
+            'advertisement devices default to 300 s).'))
 
     @model_validator(mode="before")
     @classmethod
@@ -216,6 +236,11 @@ class DeviceConfig(BaseModel):
     def poll_interval(self) -> float:
         """Seconds between two reads of a polled device (``interval``, default 1 s)."""
         return self.interval if self.interval is not None else 1.0
+
+    def read_every(self) -> float | None:
+        """Seconds between two reads of a polled device; None for one that streams (serial
+        lines, advertisements), whose readings come when they come."""
+        return self.poll_interval()
 
     def offline_after(self) -> float:
         """Seconds without a reading before the device is reported ``offline`` (a polled

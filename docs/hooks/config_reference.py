@@ -86,10 +86,16 @@ class _Walker:
                 self.table(f"{parent}: `{key}[]`", f"{path}[]", item)
 
     def description(self, path: str, node: Schema) -> str:
+        """A kind's own entry here, else the model's description (a key every kind inherits
+        from the SDK carries one), else a shared entry here."""
         own = node.get("description") or self.resolve(_without_null(node)).get("description")
+        specific, *shared = _candidates(path)
+        if specific in self.descriptions:
+            self.used.add(specific)
+            return self.descriptions[specific]
         if own and not _is_table(_without_null(node)):
             return str(own)
-        for candidate in _candidates(path):
+        for candidate in shared:
             if candidate in self.descriptions:
                 self.used.add(candidate)
                 return self.descriptions[candidate]

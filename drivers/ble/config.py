@@ -161,6 +161,9 @@ class BleConfig(DeviceConfig):
     def poll_interval(self) -> float:
         return self.interval or GATT_INTERVAL_DEFAULT
 
+    def read_every(self) -> float | None:
+        return self.poll_interval() if self.mode == "gatt" and not self.notify else None
+
     def offline_after(self) -> float:
         if self.silence_timeout is not None:
             return self.silence_timeout

@@ -42,12 +42,19 @@ class IioConfig(DeviceConfig):
     ``index`` when several share it)."""
 
     driver: Literal["iio"] = "iio"
-    root: str = "/sys"
-    name: str = Field(min_length=1)
-    index: int | None = Field(None, ge=0)
-    channels: list[str] | None = Field(None, min_length=1)
-    interval: float = Field(INTERVAL_DEFAULT, gt=0)
-    read_timeout: float = Field(READ_TIMEOUT_DEFAULT, gt=0)
+    root: str = Field("/sys", description="Where sysfs is mounted (a container may mount the "
+                      "host's elsewhere).")
+    name: str = Field(min_length=1, description='The chip\'s name as the kernel gives it in its '
+                      '`name` file, e.g. "bme280" (never iio:deviceN, which changes across boots).')
+    index: int | None = Field(None, ge=0, description="Which one, when several devices share the "
+                              "name (0, 1...; in bus-address order).")
+    channels: list[str] | None = Field(None, min_length=1, description="Publish only these "
+                                       "channels (sensor names such as temperature, humidity, "
+                                       "pressure, voltage0); default: every channel.")
+    interval: float | None = Field(INTERVAL_DEFAULT, gt=0,
+                                   description="Seconds between two reads of the device.")
+    read_timeout: float = Field(READ_TIMEOUT_DEFAULT, gt=0, description="Seconds one cycle's "
+                                "reads may take before they count as a timeout.")
 
     @field_validator("root")
     @classmethod

@@ -26,10 +26,16 @@ class OneWireConfig(DeviceConfig):
     """Every w1_therm thermometer under ``<root>/bus/w1/devices`` (or those ``sensors`` names)."""
 
     driver: Literal["onewire"] = "onewire"
-    root: str = "/sys"
-    interval: float = Field(INTERVAL_DEFAULT, gt=0)
-    sensors: dict[str, str] | None = None  # probe address -> sensor name
-    read_timeout: float = Field(READ_TIMEOUT_DEFAULT, gt=0)
+    root: str = Field("/sys", description="Where sysfs is mounted (a container may mount the "
+                      "host's elsewhere).")
+    interval: float | None = Field(INTERVAL_DEFAULT, gt=0,
+                                   description="Seconds between two reads of every probe.")
+    sensors: dict[str, str] | None = Field(
+        None, description='Probe address -> sensor name, e.g. { "28-0316a2790fff" = "boiler" }; '
+        "without it every thermometer present is a sensor named by its address.")
+    read_timeout: float = Field(READ_TIMEOUT_DEFAULT, gt=0, description="Seconds one probe's "
+                                "read may take (a conversion takes ~750 ms) before it counts "
+                                "as a timeout.")
 
     @field_validator("root")
     @classmethod

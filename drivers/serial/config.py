@@ -155,6 +155,9 @@ class SerialConfig(DeviceConfig):
     def polled(self) -> bool:
         return self.protocol in POLLED
 
+    def read_every(self) -> float | None:
+        return self.poll_interval() if self.polled else None
+
     def publish_interval(self) -> float | None:
         return None if self.polled else self.interval
 

@@ -20,12 +20,19 @@ class SystemConfig(DeviceConfig):
     """The host: every sensor of :data:`~drivers.system.sources.SENSORS` it has, or ``sensors``."""
 
     driver: Literal["system"] = "system"
-    root: str = "/sys"
-    proc: str = "/proc"
-    disk_path: str = "/"
-    sensors: list[str] | None = Field(None, min_length=1)
-    interval: float = Field(INTERVAL_DEFAULT, gt=0)
-    read_timeout: float = Field(READ_TIMEOUT_DEFAULT, gt=0)
+    root: str = Field("/sys", description="Where sysfs is mounted (a container may mount the "
+                      "host's elsewhere).")
+    proc: str = Field("/proc", description="Where procfs is mounted.")
+    disk_path: str = Field("/", description="The file system whose used space `disk_used` "
+                           "reports.")
+    sensors: list[str] | None = Field(None, min_length=1, description="Publish only these "
+                                      "(cpu_temperature, load_1min, memory_used, disk_used, "
+                                      "uptime, the throttling flags...); default: every one "
+                                      "this machine has.")
+    interval: float | None = Field(INTERVAL_DEFAULT, gt=0,
+                                   description="Seconds between two reads.")
+    read_timeout: float = Field(READ_TIMEOUT_DEFAULT, gt=0, description="Seconds one cycle's "
+                                "reads may take before they count as a timeout.")
 
     @field_validator("root", "proc", "disk_path")
     @classmethod

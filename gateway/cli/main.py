@@ -184,7 +184,8 @@ def _device_lines(root: str, device: object) -> list[str]:
     expanded = device.expand()
     name = device.id if len(expanded) == 1 else f"{expanded[0].id} .. {expanded[-1].id}"
     sensors = device.sensor_names()
-    every = f"every {device.interval:g}s" if device.interval else "as it streams"
+    period = device.read_every()
+    every = f"every {period:g}s" if period is not None else "as it streams"
     lines = [f"  - {name} ({device.driver}, {every}): "
              + (", ".join(sensors) if sensors else "sensors known once it runs")]
     if device.deadband is not None:
