@@ -19,7 +19,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from drivers.ble_decoders import DECODERS, Advert, AdvertFormat, decode, parse_bindkey
+from drivers.ble_decoders import DECODERS, Advert, AdvertFormat, decode, parse_mibeacon_key
 from drivers.ble_source import AdapterScanner, AdvertSource, ScannerOptions
 from gateway.sdk import DecodeError, DeviceConfig, DeviceContext, Driver, Measurement
 
@@ -39,7 +39,9 @@ _GATT_ONLY = ("notify", "characteristics", "standard", "connect_timeout")
 
 
 _DECODER_OF: dict[str, str] = {"bthome": "bthome", "ruuvi": "ruuvi", "atc1441": "atc",
-                               "pvvx": "atc"}
+                               "pvvx": "atc", "xiaomi": "xiaomi", "qingping": "qingping",
+                               "govee": "govee"}
+_KEYED_DECODERS = ("auto", "bthome", "xiaomi")
 
 
 class _Strict(BaseModel):
@@ -145,9 +147,10 @@ class BleConfig(DeviceConfig):
     def _bindkey(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             try:
-                parse_bindkey(value.get_secret_value())
+                parse_mibeacon_key(value.get_secret_value())
             except ValueError:
-                raise ValueError("must be 32 hex digits (16 bytes)") from None
+                raise ValueError("must be 32 hex digits (16 bytes), or 24 for a Xiaomi "
+                                 "MiBeacon v2/v3 device") from None
         return value
 
     @model_validator(mode="after")
@@ -165,8 +168,12 @@ class BleConfig(DeviceConfig):
         fmt = self.simulate.format if self.simulate is not None else None
         if fmt is not None and self.decoder not in ("auto", _DECODER_OF[fmt]):
             raise ValueError(f"simulate: format {fmt!r} is not read by decoder {self.decoder!r}")
-        if self.bindkey is not None and self.decoder not in ("auto", "bthome"):
-            raise ValueError("bindkey: only used with decoder = 'bthome' (or 'auto')")
+        if self.bindkey is not None and self.decoder not in _KEYED_DECODERS:
+            raise ValueError("bindkey: only used with decoder = 'bthome', 'xiaomi' (or 'auto')")
+        secret = self.bindkey_bytes()
+        if secret is not None and len(secret) == 12 and self.decoder == "bthome":
+            raise ValueError("bindkey: a 24-hex-digit key is for Xiaomi MiBeacon v2/v3 "
+                             "devices; BTHome keys have 32")
         return self
 
     @property
@@ -199,12 +206,16 @@ class BleConfig(DeviceConfig):
         return None
 
     def bindkey_bytes(self) -> bytes | None:
-        return None if self.bindkey is None else parse_bindkey(self.bindkey.get_secret_value())
+        if self.bindkey is None:
+            return None
+        return parse_mibeacon_key(self.bindkey.get_secret_value())
 
     def simulation(self) -> tuple[AdvertFormat, SimulateConfig]:
         """The simulated device's advert format and settings."""
         sim = self.simulate or SimulateConfig()
-        by_decoder: dict[str, AdvertFormat] = {"ruuvi": "ruuvi", "atc": "pvvx"}
+        by_decoder: dict[str, AdvertFormat] = {"ruuvi": "ruuvi", "atc": "pvvx",
+                                               "xiaomi": "xiaomi", "qingping": "qingping",
+                                               "govee": "govee"}
         return sim.format or by_decoder.get(self.decoder, "bthome"), sim
 
     def scanner_options(self) -> ScannerOptions:
