@@ -15,7 +15,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from drivers.simulated import SimulatedConfig, SimulatedDriver
+from drivers.simulated.config import SimulatedConfig
+from drivers.simulated.driver import SimulatedDriver
 from gateway.sdk import DeviceContext
 
 

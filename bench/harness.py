@@ -22,16 +22,16 @@ import sys
 import time
 from pathlib import Path
 
-from drivers import registry
+from gateway.core import registry
 
 registry.BUILTIN["bench"] = "bench.driver"  # bench-only driver kind, this process only
 
 from bench import driver  # noqa: E402
 from gateway.config import load_config  # noqa: E402
+from gateway.core.device import Device  # noqa: E402
+from gateway.core.readings import Measurement  # noqa: E402
+from gateway.core.resources import SharedResources  # noqa: E402
 from gateway.daemon import Gateway  # noqa: E402
-from gateway.device import Device  # noqa: E402
-from gateway.readings import Measurement  # noqa: E402
-from gateway.resources import SharedResources  # noqa: E402
 
 WARMUP = 1.0
 

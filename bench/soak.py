@@ -31,8 +31,8 @@ from pathlib import Path
 import aiomqtt
 
 from bench.broker import Broker
-from gateway.buffer import Entry
-from gateway.outbox import DiskOutbox
+from gateway.delivery.buffer import Entry
+from gateway.delivery.outbox import DiskOutbox
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = "sensor-gateway/soak"

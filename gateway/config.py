@@ -8,12 +8,13 @@ secret can not leak through an error.
 from __future__ import annotations
 
 import contextvars
+import difflib
 import os
 import re
 import socket
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, Union
+from typing import Annotated, Any, Literal, Self, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -31,10 +32,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from drivers import registry
+from gateway.core import registry
+from gateway.core.topics import sanitize
 from gateway.errors import ConfigError
 from gateway.sdk import DeviceConfig
-from gateway.topics import sanitize
 
 __all__ = [
     "BufferSection",
@@ -267,9 +268,48 @@ def _message(error: Any) -> str:  # noqa: ANN401 - pydantic's ErrorDetails
 _KEYED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)
 
 
-def _problem(error: Any) -> tuple[str, str]:  # noqa: ANN401 - pydantic's ErrorDetails
+def _model_in(tp: Any) -> type[BaseModel] | None:  # noqa: ANN401 - any annotation
+    """The pydantic model inside an annotation (``X``, ``X | None``, ``list[X]``...)."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    for arg in get_args(tp):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _keys_at(loc: tuple[str | int, ...], root: type[BaseModel]) -> list[str]:
+    """The keys the table at ``loc`` accepts (for "did you mean")."""
+    model: type[BaseModel] | None = root
+    kinds = registry.config_models()
+    for item in loc:
+        if model is None:
+            return []
+        if isinstance(item, int):
+            continue
+        field = model.model_fields.get(item)
+        # no such field: the discriminator's level, whose key is the driver kind
+        model = _model_in(field.annotation) if field is not None else kinds.get(item)
+    return list(model.model_fields) if model is not None else []
+
+
+def _suggestion(loc: tuple[str | int, ...], root: type[BaseModel]) -> str:
+    key = loc[-1] if loc else ""
+    if not isinstance(key, str):
+        return ""
+    close = difflib.get_close_matches(key, _keys_at(loc[:-1], root), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _problem(
+    error: Any,  # noqa: ANN401 - pydantic's ErrorDetails
+    root: type[BaseModel] | None = None,
+) -> tuple[str, str]:
     """(key path, message). A model validator names its key as ``"key: message"``."""
     key, message = _key_path(tuple(error["loc"])), _message(error)
+    if error["type"] == "extra_forbidden" and root is not None:
+        message += _suggestion(tuple(error["loc"]), root)
     keyed = _KEYED.match(message) if error["type"] == "value_error" else None
     if keyed:
         key = f"{key}.{keyed[1]}" if key else keyed[1]
@@ -277,9 +317,10 @@ def _problem(error: Any) -> tuple[str, str]:  # noqa: ANN401 - pydantic's ErrorD
     return key, message
 
 
-def translate(exc: ValidationError) -> ConfigError:
-    """A pydantic ValidationError as a ConfigError: key paths, short messages, no values."""
-    return ConfigError([_problem(e) for e in exc.errors()])
+def translate(exc: ValidationError, root: type[BaseModel] | None = None) -> ConfigError:
+    """A pydantic ValidationError as a ConfigError: key paths, short messages, no values; an
+    unknown key of a ``root`` model's table gets the closest known key as a suggestion."""
+    return ConfigError([_problem(e, root) for e in exc.errors()])
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -300,10 +341,11 @@ def load_config(path: Path) -> Settings:
     """Read, validate and cross-check the TOML file at ``path`` (plus environment overrides)."""
     _check_syntax(path)
     token = _TOML_PATH.set(path)
+    model = _settings_class()
     try:
-        settings = _settings_class()()
+        settings = model()
     except ValidationError as exc:
-        raise translate(exc) from None
+        raise translate(exc, model) from None
     except SettingsError as exc:
         raise ConfigError.single("", f"environment override: {_first_line(exc)}") from None
     finally:

@@ -7,17 +7,17 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from gateway.buffer import OwnedBuffer, make_buffer
 from gateway.config import Settings
-from gateway.device import Device
-from gateway.embedded_broker import embedded_broker
-from gateway.homeassistant import Discovery
-from gateway.instruments import PublishInstruments
-from gateway.ops import Operations
-from gateway.publisher import OFFLINE, ONLINE, Publisher
-from gateway.resources import SharedResources
+from gateway.core.device import Device
+from gateway.core.resources import SharedResources
+from gateway.core.topics import TopicLayout
+from gateway.delivery import OwnedBuffer, make_buffer
+from gateway.delivery.instruments import PublishInstruments
+from gateway.homeassistant.discovery import Discovery
+from gateway.mqtt.embedded_broker import embedded_broker
+from gateway.mqtt.publisher import OFFLINE, ONLINE, Publisher
+from gateway.ops.operations import Operations
 from gateway.sdk import DeviceConfig
-from gateway.topics import TopicLayout
 
 __all__ = ["Gateway"]
 
@@ -41,7 +41,8 @@ class Gateway:
             self.discovery = Discovery(settings, self.publisher)
         self.ready = asyncio.Event()
         self._device_tasks: dict[str, asyncio.Task[None]] = {}
-        self.ops = Operations(self, loader)  # sd_notify, reload, metrics, stats, loop health
+        # sd_notify, reload, metrics, stats, loop health
+        self.ops = Operations(self, loader, self.buffer.put)
 
     async def run(self, stop: asyncio.Event) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -78,6 +79,7 @@ class Gateway:
             on_status=self._device_status,
             restart=(gateway.restart_delay_initial, gateway.restart_delay_max),
             on_new_sensor=self.discovery.sensor_seen if self.discovery else None,
+            on_describe=self.discovery.model_seen if self.discovery else None,
         )
         self.devices[device.device_id] = device
         name = f"device[{device.device_id}]"
@@ -93,6 +95,15 @@ class Gateway:
         self.devices.pop(device_id, None)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+    def apply_settings(self, settings: Settings) -> None:
+        """After a reload: the new settings (devices are started and stopped separately)."""
+        self.settings = settings
+
+    def devices_changed(self, devices: list[DeviceConfig]) -> None:
+        """After a reload: Home Assistant discovery announces new devices, removes old ones."""
+        if self.discovery is not None:
+            self.discovery.update(devices)
 
     def device_removed(self, device_id: str) -> None:
         """A device left the config: its retained status becomes ``offline``."""

@@ -11,7 +11,16 @@ A driver kind is one module or package in ``drivers/`` (or a third-party one reg
 - ``CONFIG``: a :class:`DeviceConfig` subclass whose ``driver`` field is ``Literal["<kind>"]``;
 - ``create(config, ctx) -> Driver``: builds the driver. Heavy third-party imports (bleak,
   pymodbus...) happen inside ``create`` or the driver's methods, never at module level, so a
-  configuration that does not use a kind never imports its stack.
+  configuration that does not use a kind never imports its stack;
+- optionally ``SCAN``, a :class:`ScanCommand` (``sensor-gateway scan <kind>``, and the device
+  blocks ``sensor-gateway init --from-scan`` writes), and ``SIMULATE``, a :class:`Command`
+  (``sensor-gateway simulate <kind>``).
+
+What the core needs to know about a device comes through the config: the sensors it will
+publish (:meth:`DeviceConfig.sensor_specs`), its maker and model
+(:meth:`DeviceConfig.device_model`, or :meth:`DeviceContext.describe` once a driver learns
+them), and its timing (:meth:`DeviceConfig.poll_interval`, :meth:`DeviceConfig.offline_after`,
+:meth:`DeviceConfig.stall_after`).
 
 Polled sensors subclass :class:`PolledDriver` and implement ``read()``; streaming and
 advertisement drivers implement ``run()`` and call ``ctx.emit`` whenever readings arrive.
@@ -19,33 +28,39 @@ advertisement drivers implement ``run()`` and call ``ctx.emit`` whenever reading
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Generic, Literal, Protocol, Self, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.backoff import Backoff
+from gateway.core.backoff import Backoff
+from gateway.core.readings import Measurement
+from gateway.core.report import ReportPolicy, parse_deadband
 from gateway.errors import AdapterUnavailable, DecodeError, DeviceUnavailable, DriverError
-from gateway.readings import Measurement
-from gateway.report import ReportPolicy, parse_deadband
 
 __all__ = [
     "STALL_FLOOR",
     "AdapterUnavailable",
     "Backoff",
+    "Command",
     "DecodeError",
     "DeviceConfig",
     "DeviceContext",
+    "DeviceModel",
     "DeviceUnavailable",
     "Driver",
     "DriverError",
     "Measurement",
     "PolledDriver",
+    "ScanCommand",
+    "SensorSpec",
     "ticks",
 ]
 
@@ -54,6 +69,48 @@ C = TypeVar("C", bound="DeviceConfig")
 
 OFFLINE_FLOOR = 1.0  # seconds: a device is never declared offline sooner than this
 STALL_FLOOR = 5.0  # seconds: nor restarted for silence sooner than this
+SILENCE_KEY = "silence_timeout"
+
+log = logging.getLogger("gateway.config")
+
+
+@dataclass(frozen=True, slots=True)
+class SensorSpec:
+    """A sensor a device will publish, known from its config before it runs.
+
+    ``kind`` is the sensor's kind in the gateway's vocabulary (``temperature``, ``humidity``,
+    ``pm2_5``, ``co2``...), which picks its Home Assistant class; ``unit`` its unit symbol.
+    """
+
+    name: str
+    kind: str
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceModel:
+    """Who made a device and what it is (Home Assistant shows both)."""
+
+    manufacturer: str | None
+    model: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command a driver kind adds to the command line (``simulate <kind>``)."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class ScanCommand(Command):
+    """``scan <kind>``; ``starter(taken)``, where given, returns ready ``[[devices]]`` TOML
+    blocks for what it finds (``init --from-scan``), with ids not in ``taken`` (which it
+    extends)."""
+
+    starter: Callable[[set[str]], list[str]] | None = None
 
 
 class DeviceConfig(BaseModel):
@@ -61,14 +118,35 @@ class DeviceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Old names of ``silence_timeout`` that this kind still accepts (with a warning).
+    legacy_silence_keys: ClassVar[tuple[str, ...]] = ("stall_timeout",)
+
     id: str = Field(min_length=1)
     driver: str
-    interval: float = Field(1.0, gt=0)
-    stall_timeout: float | None = Field(None, gt=0)
+    interval: float | None = Field(None, gt=0)
+    # No reading for this long: the device is given up on (restarted: its port reopened,
+    # its connection made again) and offline. Each kind documents its default.
+    silence_timeout: float | None = Field(None, gt=0)
     layout: Literal["sensor", "device"] = "sensor"
     # Report-by-exception (gateway/report.py): for every sensor, or a table by sensor name.
     deadband: float | str | dict[str, float | str] | None = None
     heartbeat: float | dict[str, float] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_silence_key(cls, data: Any) -> Any:  # noqa: ANN401 - raw TOML
+        """``stall_timeout`` / ``stale_timeout`` / ``timeout`` became ``silence_timeout``."""
+        if not isinstance(data, dict):
+            return data
+        for old in cls.legacy_silence_keys:
+            if old not in data:
+                continue
+            if SILENCE_KEY in data:
+                raise ValueError(f"{old}: replaced by {SILENCE_KEY}; give only {SILENCE_KEY}")
+            log.warning("device %r: %r is now called %r; please rename it", data.get("id", "?"),
+                        old, SILENCE_KEY)
+            data = {(SILENCE_KEY if k == old else k): v for k, v in data.items()}
+        return data
 
     @field_validator("deadband")
     @classmethod
@@ -120,23 +198,40 @@ class DeviceConfig(BaseModel):
         """The devices this table stands for (``count = N`` stamps out N)."""
         return [self]
 
-    def sensor_names(self) -> list[str] | None:
-        """The sensors this device will publish, where known before it runs."""
+    def sensor_specs(self) -> list[SensorSpec] | None:
+        """The sensors this device will publish, where known before it runs (None: learned
+        at run time, as each first reports)."""
         return None
 
+    def sensor_names(self) -> list[str] | None:
+        """The names of :meth:`sensor_specs`."""
+        specs = self.sensor_specs()
+        return None if specs is None else [spec.name for spec in specs]
+
+    def device_model(self) -> DeviceModel:
+        """Maker and model as far as the config tells (a driver may :meth:`DeviceContext.describe`
+        better ones at run time)."""
+        return DeviceModel(None, f"{self.driver} device")
+
+    def poll_interval(self) -> float:
+        """Seconds between two reads of a polled device (``interval``, default 1 s)."""
+        return self.interval if self.interval is not None else 1.0
+
     def offline_after(self) -> float:
-        """Seconds without a reading before the device is reported ``offline``."""
-        return max(3 * self.interval, OFFLINE_FLOOR)
+        """Seconds without a reading before the device is reported ``offline`` (a polled
+        device: three missed reads; at the latest it goes offline when it is restarted)."""
+        return max(3 * self.poll_interval(), OFFLINE_FLOOR)
 
     def publish_interval(self) -> float | None:
         """Minimum seconds between two published readings of one sensor (None: no cap)."""
         return None
 
     def stall_after(self) -> float | None:
-        """Seconds without a reading before the device is restarted (None: never)."""
-        if self.stall_timeout is not None:
-            return self.stall_timeout
-        return max(3 * self.interval, STALL_FLOOR)
+        """Seconds without a reading before the device is restarted (None: never): the
+        ``silence_timeout``, by default three missed reads but at least 5 s."""
+        if self.silence_timeout is not None:
+            return self.silence_timeout
+        return max(3 * self.poll_interval(), STALL_FLOOR)
 
 
 class DeviceContext(Protocol):
@@ -159,6 +254,10 @@ class DeviceContext(Protocol):
 
         The next ``emit`` or ``alive`` brings it back online; the driver keeps running.
         """
+
+    def describe(self, model: DeviceModel) -> None:
+        """The driver learned who made the device and what it is (e.g. from a decoded
+        advertisement); Home Assistant discovery is updated when it changes."""
 
     def count_error(self, kind: str, detail: str = "") -> None:
         """Count a bad input (``garbage``, ``checksum``...) and log it, rate-limited."""
@@ -198,7 +297,7 @@ class PolledDriver(Driver[C]):
 
     async def run(self) -> None:
         async with self.session():
-            async for _ in ticks(self.config.interval):
+            async for _ in ticks(self.config.poll_interval()):
                 self.ctx.emit(await self.read())
 
 

@@ -18,10 +18,10 @@ from support.broker import Mosquitto
 from support.daemon import REPO, base_config, run_cli, simulated, write_config
 from support.inproc import running, settings_from
 
-from gateway.init_cli import starter_config
-from gateway.monitor_cli import MonitorState
-from gateway.scan_cli import describe, format_ports
-from gateway.schema_cli import json_schema
+from drivers.serial.scan import describe, format_ports, starter_blocks
+from gateway.cli.init import starter_config
+from gateway.cli.monitor import MonitorState
+from gateway.cli.schema import json_schema
 
 # --- schema ------------------------------------------------------------------------------------
 
@@ -100,7 +100,7 @@ def test_init_from_scan_config_passes_check(tmp_path: Path) -> None:
     assert ports[1].usb_id == "0403:6001"
     table = format_ports(ports)
     assert "0403:6001" in table and "usb-FTDI_FT232R_A1-if00-port0" in table
-    path = write_config(tmp_path / "scan.toml", starter_config(tmp_path / "scan.toml", ports))
+    path = write_config(tmp_path / "scan.toml", starter_config(tmp_path / "scan.toml", starter_blocks(set(), ports)))
     check = run_cli("check", "--config", str(path))
     assert check.returncode == 0, check.stderr
     devices = tomllib.loads(path.read_text())["devices"]
@@ -185,7 +185,7 @@ def test_monitor_needs_a_valid_config(tmp_path: Path) -> None:
 def test_standalone_commands_do_not_import_driver_stacks(command: list[str]) -> None:
     code = ("import sys, runpy\n"
             f"sys.argv = ['sensor-gateway', *{command!r}]\n"
-            "from gateway.cli import main\n"
+            "from gateway.cli.main import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print([m for m in ('bleak', 'pymodbus', 'aiomqtt', 'rich') if m in sys.modules])\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
@@ -206,7 +206,7 @@ def test_check_shows_report_by_exception(tmp_path: Path) -> None:
 def test_monitor_live_table_renders() -> None:
     from rich.console import Console
 
-    from gateway.monitor_cli import _table
+    from gateway.cli.monitor import _table
 
     state = MonitorState("r/gw")
     state.handle("r/gw/status", b"online", 0.0)

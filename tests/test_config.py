@@ -166,3 +166,38 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD)
     result = run_cli("check", env={"SENSOR_GATEWAY_CONFIG": str(path)})
     assert result.returncode == 0 and str(path) in result.stdout
+
+
+@pytest.mark.parametrize(("text", "key", "hint"), [
+    (GOOD.replace('sensors = ["temperature", "humidity"]',
+                  'sensors = ["temperature"]\nintervall = 2'), "devices[0].intervall",
+     "did you mean 'interval'?"),
+    (GOOD.replace("port = 1883", "prot = 1883"), "mqtt.prot", "did you mean 'port'?"),
+    (GOOD.replace('"humidity"]', '{ name = "x", profil = "co2" }]'),
+     "devices[0].sensors[1].profil", "did you mean 'profile'?"),
+])
+def test_unknown_key_suggests_the_closest(tmp_path: Path, text: str, key: str, hint: str) -> None:
+    found = problems(tmp_path, text)
+    assert any(k == key and m == f"unknown key; {hint}" for k, m in found), found
+
+
+def test_unknown_key_far_from_any_gets_no_guess(tmp_path: Path) -> None:
+    found = problems(tmp_path, GOOD.replace("port = 1883", "zzzz = 1"))
+    assert ("mqtt.zzzz", "unknown key") in found
+
+
+@pytest.mark.parametrize(("kind", "old"), [
+    ('driver = "simulated"\nsensors = ["co2"]', "stall_timeout"),
+    ('driver = "serial"\nport = "/dev/null"\nprotocol = "json"', "stale_timeout"),
+    ('driver = "ble"\naddress = "AA:BB:CC:DD:EE:FF"', "timeout"),
+])
+def test_old_silence_timeout_names_still_work(
+    tmp_path: Path, kind: str, old: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = f'[[devices]]\nid = "d"\n{kind}\n{old} = 42\n'
+    settings = load_config(write(tmp_path, text))
+    device = settings.devices[0]
+    assert device.silence_timeout == 42
+    assert f"'{old}' is now called 'silence_timeout'" in caplog.text
+    both = problems(tmp_path, text + "silence_timeout = 5\n")
+    assert (f"devices[0].{old}", "replaced by silence_timeout; give only silence_timeout") in both

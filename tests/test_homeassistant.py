@@ -20,13 +20,14 @@ from support.daemon import base_config, simulated
 from support.inproc import running, settings_from
 from support.mqtt import collect
 
-from drivers.ble_decoders import _atc, _bthome, _ruuvi
-from drivers.simulated import PROFILES
+from drivers.ble.decoders import _atc, _bthome, _ruuvi
+from drivers.serial.config import KNOWN_SENSORS
+from drivers.simulated.config import PROFILES
 from gateway.config import Settings, load_config
-from gateway.ha_kinds import classify
-from gateway.homeassistant import _SERIAL_UNITS, Discovery
-from gateway.publisher import Publisher
-from gateway.readings import Measurement
+from gateway.core.readings import Measurement
+from gateway.homeassistant.discovery import Discovery
+from gateway.homeassistant.kinds import classify
+from gateway.mqtt.publisher import Publisher
 
 # --- Home Assistant's rules (from its docs) ----------------------------------------------------
 
@@ -123,7 +124,7 @@ def check_device_config(body: dict[str, Any], root: str) -> None:
 
 def builtin_kinds() -> list[tuple[str, str | None]]:
     kinds = [(name, p.unit) for name, p in PROFILES.items()]
-    kinds += [(n, u) for table in _SERIAL_UNITS.values() for n, u in table.items()]
+    kinds += [(n, u) for table in KNOWN_SENSORS.values() for n, u in table.items()]
     kinds += [(o.name, o.unit) for o in _bthome._OBJECTS.values()]
     kinds += [(f.name, f.unit) for f in _ruuvi._ALL.values()]
     kinds += [("temperature", "°C"), ("humidity", "%"), ("battery", "%"), ("voltage", "V"),
@@ -289,8 +290,8 @@ def test_sensor_known_only_at_run_time_is_added(tmp_path: Path) -> None:
                     '[[devices]]\nid = "uart"\ndriver = "serial"\nport = "/dev/null"\n'
                     'protocol = "json"\nunits = { t = "°C" }\n')
     settings = load_config(path)
-    from gateway.buffer import MemoryBuffer
-    from gateway.topics import TopicLayout
+    from gateway.core.topics import TopicLayout
+    from gateway.delivery.buffer import MemoryBuffer
 
     publisher = Publisher(settings.mqtt, TopicLayout(settings.topic_root), MemoryBuffer(), "x")
     discovery = Discovery(settings, publisher)
@@ -323,8 +324,8 @@ def test_update_after_a_reload_removes_and_announces(tmp_path: Path) -> None:
         path.write_text('[gateway]\nid = "rl"\n[homeassistant]\ndiscovery = true\n' + devices)
         return load_config(path)
 
-    from gateway.buffer import MemoryBuffer
-    from gateway.topics import TopicLayout
+    from gateway.core.topics import TopicLayout
+    from gateway.delivery.buffer import MemoryBuffer
 
     old = settings_for(simulated("a", 1, '["temperature", "humidity"]') + simulated("b", 1))
     publisher = Publisher(old.mqtt, TopicLayout(old.topic_root), MemoryBuffer(), "x")
@@ -343,9 +344,9 @@ def test_update_after_a_reload_removes_and_announces(tmp_path: Path) -> None:
 def test_device_layout_template_survives_hostile_sensor_names(tmp_path: Path) -> None:
     """A JSON-lines device names its own fields: such a name must not break out of the
     value_template (rendered here with Jinja, like Home Assistant does)."""
-    from drivers.simulated import SimulatedConfig
-    from gateway.homeassistant import Naming, component
-    from gateway.topics import sanitize
+    from drivers.simulated.config import SimulatedConfig
+    from gateway.core.topics import sanitize
+    from gateway.homeassistant.discovery import Naming, component
 
     settings = settings_from(tmp_path, '[gateway]\nid = "x"\n')
     config = SimulatedConfig.model_validate({"id": "d", "sensors": ["co2"], "layout": "device"})
@@ -358,7 +359,7 @@ def test_device_layout_template_survives_hostile_sensor_names(tmp_path: Path) ->
 def test_docs_table_matches_the_mapping() -> None:
     from support.daemon import REPO
 
-    from gateway.ha_kinds import BINARY_KINDS, SENSOR_KINDS
+    from gateway.homeassistant.kinds import BINARY_KINDS, SENSOR_KINDS
 
     doc = (REPO / "docs" / "homeassistant.md").read_text()
     for kind, entry in SENSOR_KINDS.items():

@@ -13,7 +13,7 @@ from support.daemon import base_config, simulated
 from support.inproc import running, settings_from
 from support.wait import until
 
-from gateway.readings import json_bytes
+from gateway.core.readings import json_bytes
 
 BODY = {"value": 21.53, "unit": "°C", "ts": "2026-11-30T00:00:00.000Z", "seq": 1234}
 

@@ -21,10 +21,11 @@ import pytest
 from support.daemon import run_cli
 from support.wait import until
 
-from gateway.buffer import Entry, MemoryBuffer, Overflow, make_buffer
 from gateway.config import load_config
+from gateway.delivery import make_buffer
+from gateway.delivery.buffer import Entry, MemoryBuffer, Overflow
+from gateway.delivery.outbox import DiskOutbox
 from gateway.errors import ConfigError, OutboxLocked
-from gateway.outbox import DiskOutbox
 
 
 def entry(device: str, n: int, size: int = 0) -> Entry:

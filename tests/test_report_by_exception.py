@@ -15,15 +15,15 @@ from support.daemon import base_config, simulated
 from support.inproc import running, settings_from
 from support.mqtt import collect
 
-from drivers.simulated import SimulatedConfig
-from gateway.buffer import MemoryBuffer
-from gateway.device import Device
+from drivers.simulated.config import SimulatedConfig
+from gateway.core.device import Device
+from gateway.core.readings import Measurement
+from gateway.core.report import Deadband, ReportPolicy, parse_deadband
+from gateway.core.resources import SharedResources
+from gateway.core.timefmt import iso_ms
+from gateway.core.topics import TopicLayout
+from gateway.delivery.buffer import MemoryBuffer
 from gateway.errors import ConfigError
-from gateway.readings import Measurement
-from gateway.report import Deadband, ReportPolicy, parse_deadband
-from gateway.resources import SharedResources
-from gateway.timefmt import iso_ms
-from gateway.topics import TopicLayout
 
 
 @pytest.mark.parametrize(("raw", "parsed"), [

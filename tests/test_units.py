@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from gateway.backoff import Backoff
-from gateway.buffer import Entry, MemoryBuffer, Overflow
-from gateway.timefmt import iso_ms
-from gateway.topics import TopicLayout, sanitize
+from gateway.core.backoff import Backoff
+from gateway.core.timefmt import iso_ms
+from gateway.core.topics import TopicLayout, sanitize
+from gateway.delivery.buffer import Entry, MemoryBuffer, Overflow
 
 
 @pytest.mark.parametrize(

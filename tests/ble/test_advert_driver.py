@@ -1,7 +1,7 @@
 """The advertisement driver with the real core Device behind it, fed adverts directly.
 
 No scanner and no radio: adverts are built by the same encoders the decoder tests use. The
-core's clock (``gateway.device.time``) is set by the test, so the cap and the heartbeat are
+core's clock (``gateway.core.device.time``) is set by the test, so the cap and the heartbeat are
 exact; published messages are read from a real memory buffer.
 """
 
@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 
-import gateway.device
-from drivers.ble import AdvertDriver, BleConfig
-from drivers.ble_decoders import BTHOME_UUID, Advert, build_advert
-from gateway.buffer import Entry, MemoryBuffer
-from gateway.device import Device
-from gateway.readings import Measurement as M
-from gateway.resources import SharedResources
-from gateway.topics import TopicLayout
+import gateway.core.device
+from drivers.ble.adverts import AdvertDriver
+from drivers.ble.config import BleConfig
+from drivers.ble.decoders import BTHOME_UUID, Advert, build_advert
+from gateway.core.device import Device
+from gateway.core.readings import Measurement as M
+from gateway.core.resources import SharedResources
+from gateway.core.topics import TopicLayout
+from gateway.delivery.buffer import Entry, MemoryBuffer
 
 ADDRESS = "A4:C1:38:00:00:01"
 KEY = "231d39c1d7cc1ab1aee224cd096db932"
@@ -52,7 +53,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(gateway.device, "time", SimpleNamespace(time=clock.time,
+    monkeypatch.setattr(gateway.core.device, "time", SimpleNamespace(time=clock.time,
                                                                 monotonic=clock.monotonic))
     return clock
 

@@ -8,7 +8,7 @@ import pytest
 from support.daemon import run_cli
 from support.inproc import config_problems as problems
 
-from drivers.ble import BleConfig
+from drivers.ble.config import BleConfig
 from gateway.config import load_config
 
 KEY = "231d39c1d7cc1ab1aee224cd096db932"
@@ -33,7 +33,7 @@ def device(extra: str, address: str = "aa:bb:cc:dd:ee:ff") -> str:
         (f'decoder = "ruuvi"\nbindkey = "{KEY}"', "devices[0].bindkey", "'bthome', 'xiaomi'"),
         ('decoder = "ruuvi"\nadapter = "simulated"\nsimulate = { format = "pvvx" }',
          "devices[0].simulate", "not read by decoder 'ruuvi'"),
-        ("timeout = 0", "devices[0].timeout", "must be > 0"),
+        ("silence_timeout = 0", "devices[0].silence_timeout", "must be > 0"),
         ("heartbeat = -1", "devices[0].heartbeat", "must be > 0"),
         ('scanning = "lazy"', "devices[0].scanning", "'active'"),
         ('mode = "gatt"\ncharacteristics = [{ uuid = "xyz", name = "c" }]',

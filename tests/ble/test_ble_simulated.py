@@ -101,7 +101,7 @@ def test_a_daemon_without_ble_devices_never_imports_the_ble_stack(tmp_path: Path
         "from gateway.config import load_config\n"
         "from gateway.daemon import Gateway\n"
         f"Gateway(load_config(Path({str(config)!r})))\n"
-        "import drivers.ble, drivers.ble_source, drivers.ble_gatt, drivers.ble_sim\n"
+        "import drivers.ble.adverts, drivers.ble.source, drivers.ble.gatt, drivers.ble.simulator\n"
         "heavy = ('bleak', 'dbus_fast', 'bleak_retry_connector', 'cryptography')\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )

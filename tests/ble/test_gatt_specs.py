@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_gatt import STANDARD, CharSpec, check_format, normalize_uuid
+from drivers.ble.characteristics import STANDARD, CharSpec, check_format, normalize_uuid
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 
 def std(short: int) -> CharSpec:

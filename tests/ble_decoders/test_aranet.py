@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import ARANET_COMPANY_ID, Advert, decode, decode_aranet, identify
+from drivers.ble.decoders import ARANET_COMPANY_ID, Advert, decode, decode_aranet, identify
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 ARANET4 = "21 05 03 01 00 05 00 01 43 04 9f 01 8b 27 35 0c 02 3c 00 10 00 55"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import (
+from drivers.ble.decoders import (
     ATC_UUID,
     Advert,
     decode_atc,
@@ -12,8 +12,8 @@ from drivers.ble_decoders import (
     encode_atc1441,
     encode_pvvx,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 # Built by hand from the formats (no published vector at hand):
 # ATC1441, big-endian: MAC a4 c1 38 8d 18 b2 | temperature 0x00e5 = 229 -> 22.9 °C |

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import BLUEMAESTRO_COMPANY_ID, Advert, decode, decode_bluemaestro
+from drivers.ble.decoders import BLUEMAESTRO_COMPANY_ID, Advert, decode, decode_bluemaestro
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 
 def disc(data: str) -> Advert:

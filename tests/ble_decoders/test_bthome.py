@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import (
+from drivers.ble.decoders import (
     BTHOME_UUID,
     Advert,
     decode_bthome,
@@ -13,8 +13,8 @@ from drivers.ble_decoders import (
     encode_bthome,
     encrypt_bthome,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 ADDRESS = "A4:C1:38:8D:18:B2"
 # bthome-ble's published encryption example: key, sender, plaintext objects 02 ca 09 03 bf 13.

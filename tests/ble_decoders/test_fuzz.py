@@ -7,7 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.ble_decoders import (
+from drivers.ble.decoders import (
     ARANET_COMPANY_ID,
     ATC_UUID,
     BLUEMAESTRO_COMPANY_ID,
@@ -39,8 +39,8 @@ from drivers.ble_decoders import (
     match_decoder,
     uuid16,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 ADDRESS = "A4:C1:38:8D:18:B2"
 KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")

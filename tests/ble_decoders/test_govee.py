@@ -2,7 +2,7 @@
 
 Vectors: the Bluetooth-Devices govee-ble project's tests/test_parser.py (Apache-2.0; the
 constant named in each comment, with its name, company id, bytes and expected values).
-Hand-built packets follow the layouts in drivers/ble_decoders/_govee.py, the computation in
+Hand-built packets follow the layouts in drivers/ble/decoders/_govee.py, the computation in
 the comment.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import (
+from drivers.ble.decoders import (
     GOVEE_COMPANY_ID,
     Advert,
     decode,
@@ -19,8 +19,8 @@ from drivers.ble_decoders import (
     identify,
     uuid16,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 ADDRESS = "A4:C1:38:DD:DB:F8"
 IBEACON = {0x004C: bytes.fromhex("0215494e54454c4c495f524f434b535f48575075f2ffc2")}

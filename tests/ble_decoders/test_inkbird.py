@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import Advert, decode, decode_inkbird, identify, uuid16
+from drivers.ble.decoders import Advert, decode, decode_inkbird, identify, uuid16
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 T, H, B = "temperature", "humidity", "battery"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import (
+from drivers.ble.decoders import (
     QINGPING_UUID,
     Advert,
     decode,
@@ -16,8 +16,8 @@ from drivers.ble_decoders import (
     encode_qingping,
     identify,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 T, H, B = "temperature", "humidity", "battery"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from bleak.backends.scanner import AdvertisementData
 
-from drivers.ble_decoders import (
+from drivers.ble.decoders import (
     ATC_UUID,
     BTHOME_UUID,
     DECODERS,
@@ -21,8 +21,8 @@ from drivers.ble_decoders import (
     match_decoder,
     uuid16,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 ADDRESS = "A4:C1:38:8D:18:B2"
 KEY = "231d39c1d7cc1ab1aee224cd096db932"
@@ -82,7 +82,7 @@ def test_registry_can_be_extended(monkeypatch: pytest.MonkeyPatch) -> None:
         return Decoded("apple", (M("rssi", float(advert.rssi or 0), "dBm"),))
 
     extended = {**DECODERS, "apple": Decoder(lambda a: 0x004C in a.manufacturer_data, decode_apple)}
-    monkeypatch.setattr("drivers.ble_decoders._registry.DECODERS", extended)
+    monkeypatch.setattr("drivers.ble.decoders._registry.DECODERS", extended)
     advert = Advert(ADDRESS, rssi=-70, manufacturer_data={0x004C: b""})
     assert match_decoder(advert) == "apple"
     assert decode(advert).measurements == (M("rssi", -70.0, "dBm"),)

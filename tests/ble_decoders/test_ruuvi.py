@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import (
+from drivers.ble.decoders import (
     RUUVI_COMPANY_ID,
     Advert,
     decode_ruuvi,
     decode_ruuvi_payload,
     encode_ruuvi,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 # The test vectors of docs.ruuvi.com "Data Format 5 (RAWv2)"; the first is also libraries.md's.
 VALID = "05 12 fc 53 94 c3 7c 00 04 ff fc 04 0c ac 36 42 00 cd cb b8 33 4c 88 4f"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import SENSORPUSH_UUID, Advert, decode, decode_sensorpush, identify
+from drivers.ble.decoders import SENSORPUSH_UUID, Advert, decode, decode_sensorpush, identify
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 
 def sensorpush(name: str, company: int, data: str, uuids: tuple[str, ...] = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import (
+from drivers.ble.decoders import (
     SWITCHBOT_COMPANY_ID,
     Advert,
     decode,
@@ -17,8 +17,8 @@ from drivers.ble_decoders import (
     identify,
     uuid16,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 T, H, B = "temperature", "humidity", "battery"
 FD3D = uuid16(0xFD3D)

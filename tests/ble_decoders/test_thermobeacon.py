@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import THERMOBEACON_UUID, Advert, decode, decode_thermobeacon, identify
+from drivers.ble.decoders import THERMOBEACON_UUID, Advert, decode, decode_thermobeacon, identify
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 
 def beacon(company: int, data: str, uuids: tuple[str, ...] = (THERMOBEACON_UUID,)) -> Advert:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ble_decoders import (
+from drivers.ble.decoders import (
     MIBEACON_MODELS,
     XIAOMI_UUID,
     Advert,
@@ -23,8 +23,8 @@ from drivers.ble_decoders import (
     identify,
     parse_mibeacon_key,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 T, H, B = "temperature", "humidity", "battery"
 

@@ -23,7 +23,7 @@ from support.daemon import base_config
 from support.inproc import running, settings_from
 from support.mqtt import Collector, collect
 
-from drivers.ble_decoders import BTHOME_UUID, RUUVI_COMPANY_ID
+from drivers.ble.decoders import BTHOME_UUID, RUUVI_COMPANY_ID
 
 ADDRESS = "AA:BB:CC:DD:EE:01"
 BTHOME = bytes.fromhex("40 01 61 02 ca 09 03 bf 13")

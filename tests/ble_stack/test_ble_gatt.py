@@ -22,7 +22,7 @@ from support.inproc import running, settings_from
 from support.mqtt import Collector, collect
 from support.wait import until
 
-from drivers.ble_decoders import BTHOME_UUID, uuid16
+from drivers.ble.decoders import BTHOME_UUID, uuid16
 
 ADDRESS = "C4:7C:8D:6A:11:22"
 ESS, BATTERY_SERVICE = uuid16(0x181A), uuid16(0x180F)

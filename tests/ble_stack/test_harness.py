@@ -18,8 +18,8 @@ from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakErro
 from support import blemock
 from support.blemock import BlueZMock
 
-from drivers.ble_decoders import BTHOME_UUID, RUUVI_COMPANY_ID, Advert, decode, uuid16
-from gateway.readings import Measurement as M
+from drivers.ble.decoders import BTHOME_UUID, RUUVI_COMPANY_ID, Advert, decode, uuid16
+from gateway.core.readings import Measurement as M
 
 ADDRESS = "AA:BB:CC:DD:EE:FF"
 BTHOME = bytes.fromhex("40 01 61 02 ca 09 03 bf 13")

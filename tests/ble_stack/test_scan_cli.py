@@ -11,7 +11,7 @@ from pathlib import Path
 from support.blemock import BlueZMock
 from support.daemon import REPO, run_cli
 
-from drivers.ble_decoders import BTHOME_UUID, RUUVI_COMPANY_ID
+from drivers.ble.decoders import BTHOME_UUID, RUUVI_COMPANY_ID
 
 BTHOME = bytes.fromhex("40 01 61 02 ca 09 03 bf 13")
 RUUVI = bytes.fromhex("05 12 fc 53 94 c3 7c 00 04 ff fc 04 0c ac 36 42 00 cd cb b8 33 4c 88 4f")

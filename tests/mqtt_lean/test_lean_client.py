@@ -23,9 +23,9 @@ from support.components import require, which
 from support.mqtt import collect
 from support.wait import until
 
-from gateway.buffer import Entry
+from gateway.delivery.buffer import Entry
 from gateway.errors import MqttConnectionLost, MqttRefused
-from gateway.mqtt_lean import LeanClient, Publishable, Will, lean_connect
+from gateway.mqtt.client import LeanClient, Publishable, Will, lean_connect
 
 
 class Acks:

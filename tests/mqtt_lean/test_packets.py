@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.mqtt_packets import (
+from gateway.mqtt.packets import (
     PacketReader,
     ProtocolViolation,
     Will,

@@ -17,7 +17,7 @@ from support.daemon import DaemonProcess, base_config, run_cli, simulated, write
 from support.mqtt import collect
 from support.wait import until
 
-from gateway.looplag import LoopMonitor
+from gateway.ops.looplag import LoopMonitor
 
 
 async def http_get(port: int, path: str = "/metrics", method: str = "GET") -> tuple[int, str]:

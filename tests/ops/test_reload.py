@@ -110,7 +110,7 @@ async def test_invalid_reload_keeps_the_old_config_running(
 def test_plan_compares_device_configs_and_keeps_restart_only_keys(tmp_path: Path) -> None:
     from support.inproc import settings_from
 
-    from gateway.reload import plan_reload
+    from gateway.ops.reload import plan_reload
 
     old = settings_from(tmp_path, base_config(1883, "p") + simulated("a") + simulated("b"))
     new = settings_from(tmp_path, base_config(1884, "q").replace(

@@ -14,7 +14,7 @@ from support.daemon import DaemonProcess, base_config, simulated, write_config
 from support.inproc import running, settings_from
 from support.notify import NotifySocket, ping_gaps
 
-from gateway.sdnotify import Notifier
+from gateway.ops.systemd import Notifier
 
 
 def test_notifier_is_a_noop_without_socket() -> None:
@@ -116,11 +116,11 @@ async def test_blocked_loop_withholds_the_watchdog(
 
 async def test_publisher_health_definition() -> None:
     """The rule that gates WATCHDOG=1, on a real (not running) Publisher and a real task."""
-    from gateway.buffer import MemoryBuffer
     from gateway.config import MqttSection
-    from gateway.health import PublisherHealth
-    from gateway.publisher import Publisher
-    from gateway.topics import TopicLayout
+    from gateway.core.topics import TopicLayout
+    from gateway.delivery.buffer import MemoryBuffer
+    from gateway.mqtt.publisher import Publisher
+    from gateway.ops.health import PublisherHealth
 
     publisher = Publisher(MqttSection(reconnect_delay_max=5), TopicLayout("t"), MemoryBuffer(),
                           "health-test")
@@ -155,4 +155,4 @@ async def test_watchdog_abort_dumps_the_stacks(tmp_path: Path, mosquitto: Mosqui
         code, output = await asyncio.to_thread(daemon.wait)
     assert code == -signal.SIGABRT
     assert "Fatal Python error: Aborted" in output
-    assert "Current thread" in output and "gateway/cli.py" in output  # the stack
+    assert "Current thread" in output and "gateway/cli/main.py" in output  # the stack

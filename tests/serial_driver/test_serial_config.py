@@ -12,7 +12,7 @@ import pytest
 from support.daemon import REPO, run_cli
 from support.inproc import config_problems as problems
 
-from drivers.serial import SerialConfig
+from drivers.serial.config import SerialConfig
 from gateway.config import load_config
 
 

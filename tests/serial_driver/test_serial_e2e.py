@@ -15,7 +15,7 @@ from support.daemon import base_config
 from support.inproc import running, settings_from
 from support.mqtt import Collector, collect
 
-from gateway.simulate import MODBUS_REGISTERS, REGEX_PATTERN, SerialSimulator
+from drivers.serial.simulator import MODBUS_REGISTERS, REGEX_PATTERN, SerialSimulator
 
 
 def toml_inline(table: dict[str, object]) -> str:

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import pytest
 
-from drivers.serial_protocols import (
+from drivers.serial.protocols import (
     decode_mhz19,
     decode_pms5003,
     decode_sds011,
@@ -14,8 +14,8 @@ from drivers.serial_protocols import (
     mhz19_checksum,
     mhz19_read_command,
 )
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 
 def kind_of(decode: Callable[[bytes], list[M]], frame: bytes) -> str:

@@ -6,9 +6,9 @@ from typing import TypedDict
 
 import pytest
 
-from drivers.serial_protocols import FieldOptions, parse_number
+from drivers.serial.protocols import FieldOptions, parse_number
+from gateway.core.readings import Measurement
 from gateway.errors import DecodeError
-from gateway.readings import Measurement
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from drivers.serial_protocols import (
+from drivers.serial.protocols import (
     MHZ19,
     PMS5003,
     SDS011,

@@ -10,7 +10,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.serial_protocols import (
+from drivers.serial.protocols import (
     MHZ19,
     PMS5003,
     SDS011,
@@ -38,8 +38,8 @@ from drivers.serial_protocols import (
     nmea_checksum,
     parse_number,
 )
+from gateway.core.readings import Measurement
 from gateway.errors import DecodeError
-from gateway.readings import Measurement
 
 FUZZ = settings(max_examples=300, deadline=None)
 KINDS = {"garbage", "checksum", "too_long", "out_of_range", "decode"}

@@ -5,7 +5,7 @@ from typing import TypedDict
 
 import pytest
 
-from drivers.serial_protocols import (
+from drivers.serial.protocols import (
     CsvLineDecoder,
     FieldOptions,
     JsonLineDecoder,
@@ -16,8 +16,8 @@ from drivers.serial_protocols import (
     encode_json_line,
     encode_kv_line,
 )
+from gateway.core.readings import Measurement
 from gateway.errors import DecodeError
-from gateway.readings import Measurement
 
 M = Measurement
 

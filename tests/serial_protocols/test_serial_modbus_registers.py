@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.serial_protocols._modbus import (
+from drivers.serial.protocols._modbus import (
     Order,
     RegisterSpec,
     RegisterType,
@@ -16,8 +16,8 @@ from drivers.serial_protocols._modbus import (
     encode_registers,
     plan_reads,
 )
+from gateway.core.readings import Measurement
 from gateway.errors import DecodeError
-from gateway.readings import Measurement
 
 
 @pytest.mark.parametrize(

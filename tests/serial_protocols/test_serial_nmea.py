@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
-from drivers.serial_protocols import decode_nmea, encode_gga, encode_rmc, nmea_checksum
+from drivers.serial.protocols import decode_nmea, encode_gga, encode_rmc, nmea_checksum
+from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
-from gateway.readings import Measurement as M
 
 # The classic examples; checksum = XOR of every character between "$" and "*"
 # (computed with nmea_checksum in test_known_checksums below: 0x47 and 0x6A).

@@ -1,0 +1,1 @@
+"""The ``sensor-gateway`` command line: :mod:`gateway.cli.main` and one module per command."""

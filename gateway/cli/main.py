@@ -1,0 +1,203 @@
+"""The ``sensor-gateway`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import faulthandler
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway import __version__
+from gateway.cli import init as init_cli
+from gateway.cli import monitor as monitor_cli
+from gateway.cli import scan as scan_cli
+from gateway.cli import schema as schema_cli
+from gateway.cli import simulate as simulate_cli
+from gateway.config import Settings, default_config_path, load_config
+from gateway.errors import ConfigError, GatewayError
+from gateway.logs import setup_logging
+
+if TYPE_CHECKING:
+    from gateway.sdk import DeviceConfig
+
+__all__ = ["main"]
+
+log = logging.getLogger("gateway")
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH",
+                        help="config file (default: $SENSOR_GATEWAY_CONFIG, ./config.toml, "
+                             "/etc/sensor-gateway/config.toml)")
+    common.add_argument("--log-level", default=os.environ.get("SENSOR_GATEWAY_LOG_LEVEL", "INFO"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    parser = argparse.ArgumentParser(prog="sensor-gateway",
+                                     description="Read sensors and publish them to MQTT.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", parents=[common], help="run the daemon")
+    run.add_argument("--debug-asyncio", action="store_true",
+                     help="asyncio debug mode: log callbacks slower than 100 ms, unawaited "
+                          "coroutines and more (slow; for hunting loop blocks)")
+    sub.add_parser("check", parents=[common], help="validate the config and print a summary")
+    simulate_cli.add_parser(sub)
+    monitor_cli.add_parser(sub, common)
+    scan_cli.add_parser(sub)
+    schema_cli.add_parser(sub)
+    init_cli.add_parser(sub)
+    return parser
+
+
+# Commands that need no config file.
+_STANDALONE = {"simulate": simulate_cli.run, "scan": scan_cli.run, "schema": schema_cli.run,
+               "init": init_cli.run}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `sensor-gateway schema | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(getattr(args, "log_level", "INFO"))
+    if args.command in _STANDALONE:
+        return _STANDALONE[args.command](args)
+    path = default_config_path(args.config)
+    try:
+        settings = load_config(path)
+        if args.command == "check":
+            print(summary(path, settings))
+            return EXIT_OK
+        if args.command == "monitor":
+            return monitor_cli.run(args, settings)
+        return _run(settings, path, debug=args.debug_asyncio)
+    except ConfigError as exc:
+        _print_config_error(path, exc)
+        return EXIT_CONFIG
+    except GatewayError as exc:
+        log.error("fatal: %s", exc)  # noqa: TRY400 - our own errors carry a clear message
+        return EXIT_FATAL
+
+
+def _print_config_error(path: Path, exc: ConfigError) -> None:
+    print(f"sensor-gateway: configuration error in {path}:", file=sys.stderr)
+    for key, message in exc.problems:
+        print(f"  {key}: {message}" if key else f"  {message}", file=sys.stderr)
+
+
+def _run(settings: Settings, path: Path, *, debug: bool = False) -> int:
+    faulthandler.enable()  # a wedged loop killed by the watchdog (SIGABRT) dumps its stacks
+    try:
+        asyncio.run(_serve(settings, path), debug=debug)
+    except GatewayError:
+        raise
+    except Exception as exc:
+        log.critical("fatal: %s: %s", type(exc).__name__, exc,
+                     exc_info=log.isEnabledFor(logging.DEBUG))
+        return EXIT_FATAL
+    return EXIT_OK
+
+
+async def _serve(settings: Settings, path: Path) -> None:
+    from gateway.daemon import Gateway  # noqa: PLC0415 - keep `check` free of the MQTT stack
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if loop.get_debug():
+        loop.slow_callback_duration = 0.1
+        log.warning("asyncio debug mode: slower, logs callbacks that take more than 100 ms")
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting at once", signal.Signals(signum).name)
+            os._exit(EXIT_FATAL)
+        log.info("%s received: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    gateway = Gateway(settings, loader=lambda: load_config(path))
+    loop.add_signal_handler(signal.SIGHUP, gateway.ops.request_reload)
+    await gateway.run(stop)
+
+
+def summary(path: Path, settings: Settings) -> str:
+    """What ``check`` prints: everything but secrets."""
+    mqtt = settings.mqtt
+    auth = f"user {mqtt.username!r}" if mqtt.username else "anonymous"
+    if mqtt.password is not None or mqtt.password_file is not None:
+        auth += " with password (hidden)"
+    tls = "off"
+    if mqtt.tls:
+        tls = "on, NOT verified" if mqtt.tls_insecure else "on, verified"
+    root = settings.topic_root
+    lines = [
+        f"config: {path} (valid)",
+        f"gateway id: {settings.gateway.id}",
+        f"broker: {mqtt.host}:{mqtt.port} qos {mqtt.qos}, tls {tls}, {auth}"
+        + (" (embedded broker)" if mqtt.embedded_broker else ""),
+        f"topics: {root}/<device>/<sensor>, status {root}/status",
+        f"buffer: {_buffer_kind(settings)}, at most {settings.buffer.max_readings} readings, "
+        f"{settings.buffer.overflow}",
+        f"devices: {len(settings.expanded_devices())}",
+    ]
+    if settings.homeassistant.discovery:
+        lines.insert(-1, f"home assistant: discovery under {settings.homeassistant.prefix}/device/")
+    for device in settings.devices:
+        lines.extend(_device_lines(root, device))
+    return "\n".join(lines)
+
+
+def _report_text(device: DeviceConfig, sensors: list[str] | None) -> str:
+    """``temperature 0.2 (heartbeat 300s), humidity 2%`` for ``check``."""
+    names = sensors or (list(device.deadband) if isinstance(device.deadband, dict) else ["*"])
+    parts = []
+    for name in names:
+        policy = device.report_policy(name) if name != "*" else device.report_policy("")
+        if policy is not None:
+            beat = f" (heartbeat {policy.heartbeat:g}s)" if policy.heartbeat else ""
+            parts.append(f"{'every sensor' if name == '*' else name} {policy.deadband}{beat}")
+    return ", ".join(parts)
+
+
+def _device_lines(root: str, device: object) -> list[str]:
+    from gateway.core.topics import TopicLayout  # noqa: PLC0415
+    from gateway.sdk import DeviceConfig  # noqa: PLC0415
+
+    assert isinstance(device, DeviceConfig)
+    expanded = device.expand()
+    name = device.id if len(expanded) == 1 else f"{expanded[0].id} .. {expanded[-1].id}"
+    sensors = device.sensor_names()
+    every = f"every {device.interval:g}s" if device.interval else "as it streams"
+    lines = [f"  - {name} ({device.driver}, {every}): "
+             + (", ".join(sensors) if sensors else "sensors known once it runs")]
+    if device.deadband is not None:
+        lines.append(f"      report by exception: {_report_text(device, sensors)}")
+    layout = TopicLayout(root)
+    first = expanded[0].id
+    if device.layout == "device":
+        lines.append(f"      {layout.device(first)}")
+    else:
+        lines.extend(f"      {layout.sensor(first, s)}" for s in sensors or [])
+    return lines
+
+
+def _buffer_kind(settings: Settings) -> str:
+    path = settings.buffer.path
+    return "memory (lost on restart)" if path is None else f"disk outbox {path}"

@@ -1,0 +1,256 @@
+"""One device at run time: the context its driver emits into, and its supervision loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from gateway.core import registry
+from gateway.core.backoff import Backoff
+from gateway.core.readings import Measurement, json_bytes
+from gateway.core.report import ReportPolicy
+from gateway.core.resources import SharedResources
+from gateway.core.timefmt import iso_ms
+from gateway.core.topics import TopicLayout, sanitize
+from gateway.delivery.buffer import Buffer, Entry
+from gateway.errors import DriverError
+from gateway.sdk import DeviceConfig, DeviceModel
+
+__all__ = ["Device", "DeviceStalled"]
+
+T = TypeVar("T")
+log = logging.getLogger("gateway.device")
+
+ERROR_LOG_PERIOD = 60.0  # seconds between two log lines about one kind of bad input
+
+
+class DeviceStalled(DriverError):
+    """The device produced nothing for longer than its stall timeout."""
+
+
+class _DeviceLog(logging.LoggerAdapter[logging.Logger]):
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:  # noqa: ANN401 - logging API
+        return f"[{self.extra['device'] if self.extra else '?'}] {msg}", kwargs
+
+
+class _Sensor:
+    __slots__ = ("key", "last_published", "last_value", "policy", "topic")
+
+    def __init__(self, topic: str, policy: ReportPolicy | None) -> None:
+        self.topic = topic
+        self.key = topic
+        self.policy = policy
+        self.last_published = float("-inf")
+        self.last_value: float | None = None
+
+    def due(self, value: float, now: float) -> bool:
+        """Report-by-exception: is this reading to be published?"""
+        policy = self.policy
+        return policy is None or policy.publish(self.last_value, value, now - self.last_published)
+
+    def sent(self, value: float, now: float) -> None:
+        self.last_published = now
+        self.last_value = value
+
+
+class Device:
+    """A configured device: implements the driver's ``DeviceContext`` and supervises the driver.
+
+    ``on_status(device_id, online)`` is called on every change of health.
+    """
+
+    def __init__(
+        self,
+        config: DeviceConfig,
+        buffer: Buffer,
+        *,
+        topics: TopicLayout,
+        shared: SharedResources,
+        on_status: Callable[[str, bool], None],
+        restart: tuple[float, float] = (0.5, 30.0),
+        on_new_sensor: Callable[[str, Measurement], None] | None = None,
+        on_describe: Callable[[str, DeviceModel], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.device_id = sanitize(config.id)
+        self.log = _DeviceLog(log, {"device": self.device_id})
+        self.online: bool | None = None
+        self.readings = 0
+        self.suppressed = 0  # readings not published by report-by-exception (deadband)
+        self.restarts = 0
+        self.errors: Counter[str] = Counter()
+        self.last_reading = time.monotonic()
+        self._buffer = buffer
+        self._seqs = buffer.sequences
+        self._topics = topics
+        self._shared = shared
+        self._on_status = on_status
+        self._restart = restart
+        self._on_new_sensor = on_new_sensor
+        self._on_describe = on_describe
+        self.model = config.device_model()
+        self._sensors: dict[str, _Sensor] = {}
+        self._cap = config.publish_interval()
+        self._error_logged: dict[str, tuple[float, int]] = {}
+        self._device_topic = topics.device(self.device_id)
+
+    # --- DeviceContext ---------------------------------------------------------------------
+
+    def emit(self, measurements: Iterable[Measurement], ts: float | None = None) -> None:
+        now = time.time() if ts is None else ts
+        batch = list(measurements)
+        if self.config.layout == "device":
+            count = self._emit_device(batch, now)
+        else:
+            count = self._emit_sensors(batch, now)
+        self.readings += count
+        if batch:  # heard from, even if nothing was due for publishing
+            self.alive()
+
+    def alive(self) -> None:
+        self.last_reading = time.monotonic()
+        if self.online is not True:
+            self._set_online()
+
+    def offline(self, reason: str) -> None:
+        if self.online is not False:
+            self._set_offline(reason)
+
+    def _emit_sensors(self, measurements: Iterable[Measurement], now: float) -> int:
+        iso = ""
+        count = 0
+        for m in measurements:
+            sensor = self._sensors.get(m.name) or self._add_sensor(m)
+            if self._cap is not None and now - sensor.last_published < self._cap:
+                continue
+            if not sensor.due(m.value, now):
+                self.suppressed += 1
+                continue
+            sensor.sent(m.value, now)
+            iso = iso or iso_ms(now)
+            seq = self._seqs.get(sensor.key, 0) + 1
+            self._seqs[sensor.key] = seq
+            payload = json_bytes({"value": m.value, "unit": m.unit, "ts": iso, "seq": seq})
+            self._buffer.put(Entry(sensor.topic, payload, self.device_id))
+            count += 1
+        return count
+
+    def _emit_device(self, measurements: list[Measurement], now: float) -> int:
+        sensors = [self._sensors.get(m.name) or self._add_sensor(m) for m in measurements]
+        if not any(s.due(m.value, now) for s, m in zip(sensors, measurements, strict=True)):
+            self.suppressed += len(measurements)  # the whole cycle is inside its deadbands
+            return 0
+        for sensor, m in zip(sensors, measurements, strict=True):
+            sensor.sent(m.value, now)
+        readings = {sanitize(m.name): {"value": m.value, "unit": m.unit} for m in measurements}
+        seq = self._seqs.get(self._device_topic, 0) + 1
+        self._seqs[self._device_topic] = seq
+        body = {"ts": iso_ms(now), "seq": seq, "readings": readings}
+        self._buffer.put(Entry(self._device_topic, json_bytes(body), self.device_id))
+        return len(readings)
+
+    def _add_sensor(self, first: Measurement) -> _Sensor:
+        name = first.name
+        topic = self._topics.sensor(self.device_id, name)
+        sensor = self._sensors[name] = _Sensor(topic, self.config.report_policy(name))
+        if self._on_new_sensor is not None:
+            self._on_new_sensor(self.device_id, first)
+        return sensor
+
+    def describe(self, model: DeviceModel) -> None:
+        if model != self.model:
+            self.model = model
+            if self._on_describe is not None:
+                self._on_describe(self.device_id, model)
+
+    def count_error(self, kind: str, detail: str = "") -> None:
+        self.errors[kind] += 1
+        now = time.monotonic()
+        last, seen = self._error_logged.get(kind, (float("-inf"), self.errors[kind] - 1))
+        if now - last >= ERROR_LOG_PERIOD:
+            since = self.errors[kind] - seen
+            more = f" ({since} since the last report)" if since > 1 else ""
+            self.log.warning("%s: %s%s", kind, detail or "bad input skipped", more)
+            self._error_logged[kind] = (now, self.errors[kind])
+
+    def shared(
+        self, key: Hashable, factory: Callable[[], AbstractAsyncContextManager[T]]
+    ) -> AbstractAsyncContextManager[T]:
+        return self._shared.use(key, factory)
+
+    # --- health ----------------------------------------------------------------------------
+
+    def _set_online(self) -> None:
+        self.log.info("online again" if self.online is False else "online")
+        self.online = True
+        self._on_status(self.device_id, True)
+
+    def _set_offline(self, reason: str) -> None:
+        if self.online is not False:
+            self.log.warning("offline: %s", reason)
+        else:
+            self.log.debug("still offline: %s", reason)
+        self.online = False
+        self._on_status(self.device_id, False)
+
+    # --- supervision -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run the driver forever: restart it with backoff when it fails or stalls."""
+        backoff = Backoff(*self._restart)
+        while True:
+            started = time.monotonic()
+            reason = "driver ended"
+            try:
+                await self._run_driver()
+            except Exception as exc:  # noqa: BLE001 - any driver failure is supervised
+                reason = _describe(exc)
+            self.restarts += 1
+            if self.last_reading > started:
+                backoff.reset()
+            delay = backoff.next_delay()
+            self._set_offline(f"{reason}; restarting in {delay:.1f}s")
+            await asyncio.sleep(delay)
+
+    async def _run_driver(self) -> None:
+        self.last_reading = time.monotonic()
+        driver = registry.create(self.config, self)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._drive(driver.run), name=f"device[{self.device_id}].driver")
+                tg.create_task(self._watchdog(), name=f"device[{self.device_id}].watchdog")
+        except BaseExceptionGroup as group:
+            raise _first(group) from None
+
+    async def _drive(self, run: Callable[[], Any]) -> None:
+        await run()
+        raise DriverError("driver stopped by itself")
+
+    async def _watchdog(self) -> None:
+        offline_after = self.config.offline_after()
+        stall = self.config.stall_after()
+        tick = max(0.05, min(offline_after, stall or offline_after) / 4)
+        while True:
+            await asyncio.sleep(tick)
+            idle = time.monotonic() - self.last_reading
+            if stall is not None and idle >= stall:
+                raise DeviceStalled(f"no reading for {idle:.1f}s")
+            if self.online and idle >= offline_after:
+                self._set_offline(f"no reading for {idle:.1f}s")
+
+
+def _first(group: BaseExceptionGroup[Any]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,1 @@
+"""Home Assistant MQTT discovery: the discovery messages and the table of sensor kinds."""

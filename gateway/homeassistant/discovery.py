@@ -1,0 +1,299 @@
+"""Home Assistant MQTT discovery (``[homeassistant] discovery = true``).
+
+One retained, device-based discovery message per device at
+``<prefix>/device/<gateway>_<device>/config`` (and one for the gateway itself, with a
+connectivity binary sensor on ``<root>/status``). Components come from what the config says
+a device will publish (simulated profiles, serial protocols, Modbus registers, CSV fields) and
+are completed at run time when a sensor first reports (line protocols, BLE): the device's
+message is then sent again with the new component.
+
+- Re-announced when Home Assistant says ``online`` on ``<prefix>/status`` and after every
+  reconnect (the configs are retained state of the publisher).
+- Removal: the daemon subscribes to ``<prefix>/device/+/config``; a retained config that
+  names this gateway as its ``via_device`` but belongs to no configured device is removed with
+  an empty retained payload (so a device deleted from the config disappears on the next start).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+from gateway import __version__
+from gateway.core.topics import TopicLayout, sanitize
+from gateway.homeassistant.kinds import Classification, classify
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+    from gateway.core.readings import Measurement
+    from gateway.mqtt.publisher import Publisher
+    from gateway.sdk import DeviceConfig, DeviceModel
+
+__all__ = ["Discovery", "device_payload", "expected_sensors", "ha_id"]
+
+log = logging.getLogger("gateway.homeassistant")
+
+ORIGIN = "sensor-gateway"
+_NOT_HA = re.compile(r"[^a-zA-Z0-9_-]+")
+
+def ha_id(text: str) -> str:
+    """``text`` as a Home Assistant node/object id (``[a-zA-Z0-9_-]``)."""
+    return _NOT_HA.sub("_", text).strip("_") or "unnamed"
+
+
+def expected_sensors(config: DeviceConfig) -> dict[str, tuple[str, str | None]]:
+    """Sensor name -> (kind, unit) for what the config says the device publishes."""
+    return {spec.name: (spec.kind, spec.unit) for spec in config.sensor_specs() or []}
+
+
+def _jinja_string(text: str) -> str:
+    """A Jinja string literal for any text: only letters, digits and ``_-. `` appear as such,
+    everything else as an escape, so a device-supplied name cannot end the template."""
+    def one(c: str) -> str:
+        if c.isascii() and (c.isalnum() or c in "_-. "):
+            return c
+        return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+
+    return '"' + "".join(one(c) for c in text) + '"'
+
+
+def expire_after(config: DeviceConfig, sensor: str) -> int | None:
+    """Seconds without a reading after which Home Assistant shows the sensor unavailable.
+
+    The device's offline timeout (3 intervals, or its stale timeout); with a deadband, plus the
+    heartbeat; with a deadband and no heartbeat an unchanged value is never re-sent: None.
+    """
+    seconds = config.offline_after()
+    policy = config.report_policy(sensor)
+    if policy is not None:
+        if policy.heartbeat is None:
+            return None
+        seconds += policy.heartbeat
+    return max(1, math.ceil(seconds))
+
+
+class Naming:
+    """Identifiers and topics of one gateway's discovery messages."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.prefix = settings.homeassistant.prefix.rstrip("/")
+        self.gateway = settings.gateway.id
+        self.topics = TopicLayout(settings.topic_root)
+        self.gateway_ident = f"{ORIGIN}_{ha_id(self.gateway)}"
+
+    def node(self, device_id: str) -> str:
+        return ha_id(f"{self.gateway}_{sanitize(device_id)}")
+
+    def config_topic(self, node: str) -> str:
+        return f"{self.prefix}/device/{node}/config"
+
+
+def _origin(settings: Settings) -> dict[str, str]:
+    origin = {"name": ORIGIN, "sw_version": __version__}
+    if settings.homeassistant.support_url:
+        origin["support_url"] = settings.homeassistant.support_url
+    return origin
+
+
+def component(
+    naming: Naming, config: DeviceConfig, name: str, kind: str, unit: str | None
+) -> dict[str, Any]:
+    """One sensor's entry under ``components``."""
+    device_id = sanitize(config.id)
+    c: Classification = classify(kind, unit)
+    value = "value_json.value"
+    state_topic = naming.topics.sensor(device_id, name)
+    if config.layout == "device":
+        state_topic = naming.topics.device(device_id)
+        value = f"value_json.readings[{_jinja_string(sanitize(name))}].value"
+    entry: dict[str, Any] = {
+        "platform": c.platform,
+        "name": name.replace("_", " "),
+        "unique_id": f"{naming.node(device_id)}_{ha_id(sanitize(name))}",
+        "state_topic": state_topic,
+    }
+    if c.platform == "binary_sensor":
+        entry["value_template"] = "{{ 'ON' if " + value + " else 'OFF' }}"
+    else:
+        entry["value_template"] = "{{ " + value + " }}"
+    optional = {"device_class": c.device_class, "state_class": c.state_class,
+                "unit_of_measurement": c.unit, "entity_category": c.entity_category,
+                "expire_after": expire_after(config, name)}
+    entry.update({k: v for k, v in optional.items() if v is not None})
+    return entry
+
+
+def device_payload(
+    settings: Settings, config: DeviceConfig, components: dict[str, dict[str, Any]],
+    model: DeviceModel | None = None,
+) -> dict[str, Any]:
+    """The whole discovery message of one device (``model``: as the driver described it at
+    run time; default: what the config tells)."""
+    naming = Naming(settings)
+    device_id = sanitize(config.id)
+    node = naming.node(device_id)
+    described = model or config.device_model()
+    device: dict[str, Any] = {"identifiers": [f"{ORIGIN}_{node}"], "name": device_id,
+                              "model": described.model, "via_device": naming.gateway_ident}
+    if described.manufacturer:
+        device["manufacturer"] = described.manufacturer
+    return {
+        "device": device,
+        "origin": _origin(settings),
+        "availability": [
+            {"topic": naming.topics.gateway_status, "payload_available": "online",
+             "payload_not_available": "offline"},
+            {"topic": naming.topics.device_status(device_id), "payload_available": "online",
+             "payload_not_available": "offline"},
+        ],
+        "availability_mode": "all",
+        "qos": settings.mqtt.qos,
+        "components": components,
+    }
+
+
+def gateway_payload(settings: Settings) -> dict[str, Any]:
+    """The gateway as a device: a connectivity binary sensor on ``<root>/status``."""
+    naming = Naming(settings)
+    return {
+        "device": {"identifiers": [naming.gateway_ident], "name": settings.gateway.id,
+                   "manufacturer": "sensor-gateway", "model": "sensor gateway",
+                   "sw_version": __version__},
+        "origin": _origin(settings),
+        "qos": settings.mqtt.qos,
+        "components": {"status": {
+            "platform": "binary_sensor", "name": "status", "device_class": "connectivity",
+            "entity_category": "diagnostic", "unique_id": f"{naming.gateway_ident}_status",
+            "state_topic": naming.topics.gateway_status,
+            "payload_on": "online", "payload_off": "offline",
+        }},
+    }
+
+
+class Discovery:
+    """Keeps every device's discovery message up to date on the publisher's retained state."""
+
+    def __init__(self, settings: Settings, publisher: Publisher) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.naming = Naming(settings)
+        self._configs: dict[str, DeviceConfig] = {}
+        self._components: dict[str, dict[str, dict[str, Any]]] = {}
+        self._models: dict[str, DeviceModel] = {}  # as drivers described them at run time
+        self._topics: set[str] = set()  # every config topic we sent
+        self._owned: dict[str, str] = {}  # config topic -> configured device (even unannounced)
+
+    def start(self, devices: list[DeviceConfig]) -> None:
+        """Announce the gateway and every device with known sensors; listen to HA."""
+        prefix = self.naming.prefix
+        self.publisher.subscribe(f"{prefix}/status", self._on_ha_status)
+        self.publisher.subscribe(f"{prefix}/device/+/config", self._on_config)
+        gateway_topic = self.naming.config_topic(ha_id(self.settings.gateway.id))
+        self._send(gateway_topic, gateway_payload(self.settings))
+        self.update(devices)
+
+    def update(self, devices: list[DeviceConfig]) -> None:
+        """The configured devices (at start, and after a config reload): announce new and
+        changed ones, remove the ones no longer there."""
+        wanted = {sanitize(config.id): config for config in devices}
+        for device_id in set(self._configs) - set(wanted):
+            topic = self.naming.config_topic(self.naming.node(device_id))
+            del self._configs[device_id], self._components[device_id], self._owned[topic]
+            self._models.pop(device_id, None)
+            self._topics.add(topic)
+            self.publisher.set_retained(topic, "")
+        for device_id, config in wanted.items():
+            if self._configs.get(device_id) == config:
+                continue
+            before = self._components.get(device_id, {})
+            self._configs[device_id] = config
+            self._owned[self.naming.config_topic(self.naming.node(device_id))] = device_id
+            self._components[device_id] = {
+                ha_id(sanitize(name)): component(self.naming, config, name, kind, unit)
+                for name, (kind, unit) in expected_sensors(config).items()
+            }
+            self._carry_over(device_id, {c: e for c, e in before.items() if "unique_id" in e})
+            self._announce(device_id)
+
+    def sensor_seen(self, device_id: str, first: Measurement) -> None:
+        """A sensor reported for the first time: add (or correct) its component."""
+        config = self._configs.get(device_id)
+        if config is None:
+            return
+        known = expected_sensors(config).get(first.name)
+        kind = known[0] if known else first.name
+        entry = component(self.naming, config, first.name, kind, first.unit)
+        components = self._components[device_id]
+        if components.get(ha_id(sanitize(first.name))) != entry:
+            components[ha_id(sanitize(first.name))] = entry
+            self._announce(device_id)
+
+    def model_seen(self, device_id: str, model: DeviceModel) -> None:
+        """A driver described its device (``ctx.describe``): announce it if that changed."""
+        if device_id in self._configs and self._models.get(device_id) != model:
+            self._models[device_id] = model
+            self._announce(device_id)
+
+    def _announce(self, device_id: str) -> None:
+        components = self._components[device_id]
+        if not components:
+            return  # sensors known once it reports
+        payload = device_payload(self.settings, self._configs[device_id], components,
+                                 self._models.get(device_id))
+        self._send(self.naming.config_topic(self.naming.node(device_id)), payload)
+
+    def _send(self, topic: str, payload: dict[str, Any], *, force: bool = False) -> None:
+        self._topics.add(topic)
+        self.publisher.set_retained(topic, json.dumps(payload, ensure_ascii=False), force=force)
+
+    def _on_ha_status(self, topic: str, payload: bytes, retained: bool) -> None:
+        if payload.strip() != b"online":
+            return
+        log.info("Home Assistant is online: sending discovery again")
+        for config_topic in sorted(self._topics):
+            self.publisher.set_retained(config_topic, self._current(config_topic), force=True)
+
+    def _current(self, topic: str) -> str:
+        return self.publisher.retained(topic) or ""
+
+    def _on_config(self, topic: str, payload: bytes, retained: bool) -> None:
+        """A retained config of this gateway from an earlier run (read back on connect)."""
+        if not payload or not retained:
+            return
+        try:
+            body = json.loads(payload)
+            via = body["device"]["via_device"]
+            old = {cid: c for cid, c in body["components"].items() if "unique_id" in c}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return
+        if via != self.naming.gateway_ident:
+            return  # another gateway's, or not ours at all
+        device_id = self._owned.get(topic)
+        if device_id is None:
+            log.info("removing the Home Assistant discovery of a device no longer configured: "
+                     "%s", topic)
+            self._topics.add(topic)
+            self.publisher.set_retained(topic, "")
+        else:
+            self._reconcile(device_id, old)
+
+    def _reconcile(self, device_id: str, old: dict[str, dict[str, Any]]) -> None:
+        if self._carry_over(device_id, old):
+            self._announce(device_id)
+
+    def _carry_over(self, device_id: str, old: dict[str, dict[str, Any]]) -> bool:
+        """Components from before (last run, or before a reload) that are not in the current
+        ones: kept if the device finds its sensors at run time, else removed with HA's
+        platform-only stub. Whether anything changed."""
+        components = self._components[device_id]
+        static = bool(expected_sensors(self._configs[device_id]))
+        changed = False
+        for cid, entry in old.items():
+            if cid in components:
+                continue
+            components[cid] = {"platform": entry.get("platform", "sensor")} if static else entry
+            changed = True
+        return changed
