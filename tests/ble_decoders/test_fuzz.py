@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from drivers.ble.decoders import (
     QINGPING_UUID,
     RUUVI_COMPANY_ID,
     SENSORPUSH_UUID,
+    SENSORS,
     SWITCHBOT_COMPANY_ID,
     SWITCHBOT_UUIDS,
     THERMOBEACON_UUID,
@@ -43,6 +45,7 @@ from gateway.core.readings import Measurement as M
 from gateway.errors import DecodeError
 
 ADDRESS = "A4:C1:38:8D:18:B2"
+PROBE = re.compile(r"_[0-9]+$")  # Govee's temperature_1...temperature_4
 KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
 FUZZ = settings(max_examples=300, deadline=None)
 
@@ -64,6 +67,9 @@ def decode_quietly(
     else:
         assert all(isinstance(m.value, float) and math.isfinite(m.value)
                    for m in decoded.measurements)
+        declared = SENSORS.get(decoded.decoder)
+        if declared is not None:  # every measurement is one the decoder declares
+            assert {(PROBE.sub("", m.name), m.unit) for m in decoded.measurements} <= declared
     assert kind in {None, "decode", "decrypt", "unsupported"}
 
 

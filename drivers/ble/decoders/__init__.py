@@ -35,6 +35,7 @@ from ._model import (
 from ._qingping import QINGPING_UUID, decode_qingping, encode_qingping
 from ._registry import (
     DECODERS,
+    SENSORS,
     AdvertFormat,
     Decoder,
     build_advert,
@@ -66,6 +67,7 @@ __all__ = [
     "QINGPING_UUID",
     "RUUVI_COMPANY_ID",
     "SENSORPUSH_UUID",
+    "SENSORS",
     "SWITCHBOT_COMPANY_ID",
     "SWITCHBOT_UUIDS",
     "THERMOBEACON_UUID",

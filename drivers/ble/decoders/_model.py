@@ -81,9 +81,10 @@ class Advert:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who made a device and which model it is, as its adverts tell."""
+    """Who made a device (``None``: an open format, e.g. BTHome, says not) and which model
+    it is, as its adverts tell."""
 
-    manufacturer: str
+    manufacturer: str | None
     model: str
 
 
@@ -112,10 +113,8 @@ class Decoded:
 
     @property
     def identity(self) -> Identity | None:
-        """Manufacturer and model, when the advert names both."""
-        if self.manufacturer is None or self.model is None:
-            return None
-        return Identity(self.manufacturer, self.model)
+        """Manufacturer and model, when the advert names a model."""
+        return None if self.model is None else Identity(self.manufacturer, self.model)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from ._xiaomi import (
 
 __all__ = [
     "DECODERS",
+    "SENSORS",
     "AdvertFormat",
     "Decoder",
     "build_advert",
@@ -90,6 +91,34 @@ DECODERS: dict[str, Decoder] = {
 
 The order settles adverts several could claim: names before ids for formats that hide
 their data in the company id (Inkbird before Govee's and ThermoBeacon's id tests)."""
+
+
+_T, _H, _B = ("temperature", "°C"), ("humidity", "%"), ("battery", "%")
+SENSORS: dict[str, frozenset[tuple[str, str | None]]] = {
+    "xiaomi": frozenset({
+        _T, _H, _B, ("illuminance", "lx"), ("moisture", "%"), ("conductivity", "µS/cm"),
+        ("formaldehyde", "mg/m³"), ("consumable", "%"), ("no_motion_time", "s"),
+        ("button", None), ("button_id", None), ("motion", None), ("opening", None),
+        ("light", None), ("smoke", None), ("moisture_detected", None), ("power_on", None),
+    }),
+    "qingping": frozenset({
+        _T, _H, _B, ("pressure", "hPa"), ("illuminance", "lx"), ("pm25", "µg/m³"),
+        ("pm10", "µg/m³"), ("co2", "ppm"), ("motion", None), ("opening", None),
+        ("light", None),
+    }),
+    "switchbot": frozenset({_T, _H, _B, ("co2", "ppm"), ("light_level", None)}),
+    "govee": frozenset({_T, _H, _B, ("pm25", "µg/m³"), ("co2", "ppm")}),  # + temperature_N
+    "inkbird": frozenset({_T, _H, _B}),
+    "thermobeacon": frozenset({_T, _H, ("voltage", "V")}),
+    "sensorpush": frozenset({_T, _H, ("pressure", "hPa")}),
+    "bluemaestro": frozenset({_T, _H, _B, ("dew_point", "°C"), ("pressure", "hPa")}),
+    "aranet": frozenset({
+        _T, _H, _B, ("co2", "ppm"), ("pressure", "hPa"), ("radon", "Bq/m³"),
+        ("radiation_dose_rate", "µSv/h"), ("radiation_dose", "µSv"),
+    }),
+}
+"""What the decoders added for issue 13 measure: (name, unit) pairs, a probe number suffix
+(``temperature_2``) aside. BTHome, Ruuvi and ATC/pvvx have their object tables."""
 
 
 def match_decoder(advert: Advert) -> str | None:
