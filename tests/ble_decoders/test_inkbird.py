@@ -1,8 +1,8 @@
 """Inkbird: the readings sit in the company id field; the name picks the layout.
 
 Vectors: the Bluetooth-Devices inkbird-ble project's tests/test_parser.py (MIT): company id
-and bytes of its "sps", "tps", "ITH-11-B", "ITH-13-B" and "IBS-P02B" service infos, with
-that project's expected values.
+and bytes of its "sps", "tps", "ITH-11-B", "ITH-13-B", "ITH-21-B" and "IBS-P02B" service
+infos, with that project's expected values.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ PUBLISHED = [
     pytest.param(  # ITH-13-B
         "ITH-13-B", {0x2449: "1223052f0e0110026400000000000000"}, "ITH-13-B",
         [M(T, 27.0, "°C"), M(H, 52.8, "%"), M(B, 100, "%")], id="ITH-13-B",
+    ),
+    pytest.param(  # ITH-21-B: 0x00d8 = 21.6 °C, 0x0213 = 53.1 %
+        "ITH-21-B", {0x2449: "07110098d80013026401900400000000"}, "ITH-21-B",
+        [M(T, 21.6, "°C"), M(H, 53.1, "%"), M(B, 100, "%")], id="ITH-21-B",
     ),
     pytest.param(  # IBS-P02B: humidity 0 -> none
         "IBS-P02B", {0x2449: "11180065760100005f00000100000000"}, "IBS-P02B",

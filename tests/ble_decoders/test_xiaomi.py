@@ -157,6 +157,50 @@ PUBLISHED = [
         "A4:C1:38:A1:FE:E6", "8bdff7d0f70fa7f5c68f42157b5fd65b", "KS2BB", [M(T, 26.2, "°C")],
         id="KS2BB",
     ),
+    pytest.param(  # test_Xiaomi_WX08ZM: 0x1013 consumable 0x5a = 90 %
+        "50 40 0a 04 01 0a 04 00 8d 7c c4 13 10 01 5a", "C4:7C:8D:00:04:0A", None, "WX08ZM",
+        [M("consumable", 90, "%")], id="WX08ZM",
+    ),
+    pytest.param(  # test_Xiaomi_SJWS01LM: a key event (its button)
+        "50 40 63 08 01 01 63 08 38 c1 a4 01 10 03 00 00 00", "A4:C1:38:08:63:01", None,
+        "SJWS01LM", [M("button", 0, None), M("button_id", 0, None)], id="SJWS01LM",
+    ),
+    pytest.param(  # test_Xiaomi_MJYD02YL: 0x000f, light level 100
+        "50 40 f6 07 01 01 f6 07 38 c1 a4 0f 00 03 64 00 00", "A4:C1:38:07:F6:01", None,
+        "MJYD02YL", [M("motion", 1, None), M("illuminance", 100, "lx")], id="MJYD02YL",
+    ),
+    pytest.param(  # test_Xiaomi_MUE4094RT: v3 without MAC, 0x0003 "near"
+        "40 30 dd 03 24 03 00 01 01", "DE:70:E8:B2:39:0C", None, "MUE4094RT",
+        [M("motion", 1, None)], id="MUE4094RT",
+    ),
+    pytest.param(  # test_Xiaomi_YLAI003
+        "50 40 bf 07 01 01 bf 07 38 c1 a4 01 10 03 00 00 00", "A4:C1:38:07:BF:01", None,
+        "YLAI003", [M("button", 0, None), M("button_id", 0, None)], id="YLAI003",
+    ),
+    pytest.param(  # test_Xiaomi_YLYK01YL
+        "50 30 53 01 3f 74 50 e9 41 24 f8 01 10 03 00 00 00", "F8:24:41:E9:50:74", None,
+        "YLYK01YL", [M("button", 0, None), M("button_id", 0, None)], id="YLYK01YL",
+    ),
+    pytest.param(  # test_Xiaomi_MS1BB_MI_obj4804: MIoT door state 1 = open
+        "58 59 89 18 9a 67 e5 66 38 c1 a4 9d d9 7a f3 26 00 00 c8 a6 0b d5",
+        "A4:C1:38:66:E5:67", "0fdcc30fe9289254876b5ef7c11ef1f0", "MS1BB(MI)",
+        [M("opening", 1, None)], id="MS1BB",
+    ),
+    pytest.param(  # test_Xiaomi_XMPIRO2SXS: MIoT 0x4a08 motion with 51 lx
+        "48 59 31 35 0b 64 79 91 17 33 1e f4 02 00 00 c5 d2 f6 ac",
+        "DC:8E:95:2D:EA:43", "685d647dc5e7bc9bcfcf5a1357bd2114", "XMPIRO2SXS",
+        [M("motion", 1, None), M("illuminance", 51, "lx")], id="XMPIRO2SXS",
+    ),
+    pytest.param(  # test_Xiaomi_XMOSB01XS_ILLUMINANCE: float 0x4805, 38 lx
+        "48 59 83 46 0d dc 21 3c e9 81 da 7a e2 02 00 44 41 f8 8c",
+        "0C:43:14:A1:41:1E", "0a4552cb19a639b72b8ed09bde6d5bfa", "XMOSB01XS",
+        [M("illuminance", 38, "lx")], id="XMOSB01XS",
+    ),
+    pytest.param(  # test_Xiaomi_ES3_illuminance: 173 lx
+        "48 59 fb 50 d9 86 d2 7e 8f 53 13 e9 00 00 00 30 ad 6d a8",
+        "A4:C1:38:C7:C3:76", "b26295a7a08fbac306c8706ade7f0fe4", "ES3",
+        [M("illuminance", 173, "lx")], id="ES3",
+    ),
     pytest.param(  # test_Xiaomi_YLKG07YL_press: v3 LEGACY encryption, 24-hex-digit key;
         # 0x1001 key event: index 0x0100, type 3
         "58 30 b6 03 d2 8b 98 c5 41 24 f8 c3 49 14 76 75 7e 00 00 00 99",

@@ -34,7 +34,7 @@ __all__ = ["ARANET_COMPANY_ID", "decode_aranet", "identify_aranet"]
 ARANET_COMPANY_ID = 0x0702
 _INTEGRATION = 0x20
 _NAMES = ("Aranet4", "Aranet2", "Aranet\u2622", "AranetRn")
-_MODELS = {0: "Aranet4", 1: "Aranet2", 2: "Aranet Radiation", 3: "Aranet Radon"}
+MODELS = {0: "Aranet4", 1: "Aranet2", 2: "Aranet Radiation", 3: "Aranet Radon"}
 _ARANET4_LENGTHS = (7, 22)
 _BASIC = 8  # type, flags, version, 3 more bytes: the advert of an Aranet4 without readings
 
@@ -53,7 +53,7 @@ def identify_aranet(advert: Advert) -> Identity | None:
     data = advert.manufacturer_data.get(ARANET_COMPANY_ID)
     if not data:
         return None
-    model = _MODELS.get(_typed(advert, data)[0])
+    model = MODELS.get(_typed(advert, data)[0])
     return None if model is None else Identity("SAF Tehnika", model)
 
 
@@ -112,7 +112,7 @@ def decode_aranet(advert: Advert, bindkey: bytes | str | None = None) -> Decoded
     data = _typed(advert, raw)
     if len(data) < 5:
         raise DecodeError(f"Aranet data of {len(raw)} bytes is shorter than its header")
-    model = _MODELS.get(data[0])
+    model = MODELS.get(data[0])
     if model is None:
         raise DecodeError(f"Aranet device type {data[0]} is not supported", kind="unsupported")
     measurements, warnings = _readings(data)

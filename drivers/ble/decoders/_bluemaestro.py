@@ -50,7 +50,7 @@ _HUMIDITY = _Field("humidity", "%", 8, 2, 10, signed=False)
 _THD = _Layout("Tempo Disc THD", "big", (_T, _HUMIDITY, _Field("dew_point", "°C", 10, 2, 10)))
 _MAXI_T = _Field("temperature", "°C", 15, 2, 100)
 _MAXI_H = _Field("humidity", "%", 17, 2, 100)
-_LAYOUTS: dict[int, _Layout] = {
+LAYOUTS: dict[int, _Layout] = {
     0x0D: _Layout("Tempo Disc T", "big", (_T,)),
     0x16: _THD,
     0x17: _THD,
@@ -65,7 +65,7 @@ _LAYOUTS: dict[int, _Layout] = {
 
 def identify_bluemaestro(advert: Advert) -> Identity | None:
     data = advert.manufacturer_data.get(BLUEMAESTRO_COMPANY_ID, b"")
-    layout = _LAYOUTS.get(data[0]) if data else None
+    layout = LAYOUTS.get(data[0]) if data else None
     return None if layout is None else Identity("BlueMaestro", layout.model)
 
 
@@ -80,7 +80,7 @@ def decode_bluemaestro(advert: Advert, bindkey: bytes | str | None = None) -> De
     del bindkey
     data = payload_of(advert.manufacturer_data, BLUEMAESTRO_COMPANY_ID,
                       "BlueMaestro data (0x0133)")
-    layout = _LAYOUTS.get(data[0]) if data else None
+    layout = LAYOUTS.get(data[0]) if data else None
     if layout is None:
         version = f"0x{data[0]:02x}" if data else "none"
         raise DecodeError(f"BlueMaestro device version {version} is not supported",

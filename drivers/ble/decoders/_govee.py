@@ -36,6 +36,10 @@ __all__ = ["GOVEE_COMPANY_ID", "decode_govee", "encode_govee_h5075", "govee_mode
            "identify_govee", "matches_govee"]
 
 GOVEE_COMPANY_ID = 0xEC88
+MODELS = ("H5051", "H5052", "H5071", "H5072", "H5074", "H5075", "H5100", "H5101", "H5102",
+          "H5103", "H5104", "H5105", "H5106", "H5108", "H5110", "H5140", "H5174", "H5177",
+          "H5179", "H5181", "H5182", "H5183", "H5184", "H5185", "H5198")
+"""The models whose formats this decoder reads (by name or company id; see above)."""
 _GENERIC_ID = 0x0001
 _H5179_ID = 0x8801
 _APPLE_ID = 0x004C  # iBeacon frames Govee devices send too

@@ -44,7 +44,7 @@ def _long(model: str) -> _Model:
     return _Model(model, 18, 6, 10, 10, frozenset({0}))
 
 
-_MODELS: dict[str, _Model] = {
+MODELS: dict[str, _Model] = {
     "sps": _short("IBS-TH"),
     "tps": _short("IBS-TH2/P01B"),
     "ith-11-b": _long("ITH-11-B"),
@@ -55,7 +55,7 @@ _MODELS: dict[str, _Model] = {
 
 
 def _model(advert: Advert) -> _Model | None:
-    return _MODELS.get((advert.name or "").strip().lower())
+    return MODELS.get((advert.name or "").strip().lower())
 
 
 def matches_inkbird(advert: Advert) -> bool:

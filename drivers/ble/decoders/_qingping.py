@@ -38,7 +38,7 @@ _HEADER = 8  # flags, product id, MAC
 _PACKET_ID = 0x0F
 _NO_BATTERY = 0xFF
 
-_MODELS: dict[int, str] = {
+MODELS: dict[int, str] = {
     0x01: "CGG1", 0x04: "CGH1", 0x07: "CGG1", 0x09: "CGP1W", 0x0C: "CGD1", 0x0E: "CGDN1",
     0x0F: "CGM1", 0x10: "CGDK2", 0x12: "CGPR1", 0x15: "CGF1W", 0x16: "CGG1-M",
     0x18: "CGP23W", 0x1E: "CGC1", 0x24: "CGDN1", 0x26: "CGP23W", 0x33: "CGP22C",
@@ -107,7 +107,7 @@ _RECORDS: dict[int, _Record] = {
 
 
 def qingping_identity(product_id: int) -> Identity:
-    return Identity("Qingping", _MODELS.get(product_id, f"Qingping 0x{product_id:02X}"))
+    return Identity("Qingping", MODELS.get(product_id, f"Qingping 0x{product_id:02X}"))
 
 
 def identify_qingping(advert: Advert) -> Identity | None:

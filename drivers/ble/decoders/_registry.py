@@ -43,6 +43,7 @@ __all__ = [
     "decode",
     "identify",
     "match_decoder",
+    "supported_models",
 ]
 
 
@@ -119,6 +120,38 @@ SENSORS: dict[str, frozenset[tuple[str, str | None]]] = {
 }
 """What the decoders added for issue 13 measure: (name, unit) pairs, a probe number suffix
 (``temperature_2``) aside. BTHome, Ruuvi and ATC/pvvx have their object tables."""
+
+
+def supported_models() -> set[tuple[str, str | None, str]]:
+    """(decoder, manufacturer, model) of every model a decoder knows by name (docs/
+    ble-models.md lists them; a test keeps the two together). Open formats (BTHome, ATC/pvvx
+    firmware) and unknown product ids of known makers decode too."""
+    from . import (  # noqa: PLC0415 - the model tables, for this list only
+        _aranet,
+        _bluemaestro,
+        _govee,
+        _inkbird,
+        _qingping,
+        _sensorpush,
+        _switchbot,
+        _thermobeacon,
+        _xiaomi_models,
+    )
+
+    tables: dict[str, tuple[str, Iterable[str]]] = {
+        "qingping": ("Qingping", _qingping.MODELS.values()),
+        "switchbot": ("SwitchBot", (m.name for m in _switchbot.MODELS.values())),
+        "govee": ("Govee", _govee.MODELS),
+        "inkbird": ("Inkbird", (m.model for m in _inkbird.MODELS.values())),
+        "thermobeacon": ("ThermoBeacon", _thermobeacon.MODELS.values()),
+        "sensorpush": ("SensorPush", (t[0] for t in _sensorpush.TYPES.values())),
+        "bluemaestro": ("BlueMaestro", (lay.model for lay in _bluemaestro.LAYOUTS.values())),
+        "aranet": ("SAF Tehnika", _aranet.MODELS.values()),
+    }
+    found: set[tuple[str, str | None, str]] = {
+        (d, maker, m) for d, (maker, models) in tables.items() for m in models}
+    found |= {("xiaomi", i.manufacturer, i.model) for i in _xiaomi_models.MIBEACON_MODELS.values()}
+    return found | {("ruuvi", "Ruuvi", "RuuviTag RAWv2")}
 
 
 def match_decoder(advert: Advert) -> str | None:

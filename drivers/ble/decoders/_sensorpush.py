@@ -43,7 +43,7 @@ class _Range:
 
 
 _HUMIDITY = _Range("humidity", "%", 0, 100, 400)
-_TYPES: dict[int, tuple[str, tuple[_Range, ...]]] = {
+TYPES: dict[int, tuple[str, tuple[_Range, ...]]] = {
     64: ("HTP.xw", (_Range("temperature", "°C", -40, 140, 400), _HUMIDITY,
                     _Range("pressure", "hPa", 30_000, 125_000, 1, scale=100))),
     65: ("HT.w", (_Range("temperature", "°C", -40, 125, 400), _HUMIDITY)),
@@ -72,7 +72,7 @@ def identify_sensorpush(advert: Advert) -> Identity | None:
         type_id = 64 + (_data(advert)[0] >> 2)
     except DecodeError:
         return Identity("SensorPush", "SensorPush")
-    return Identity("SensorPush", _TYPES.get(type_id, ("SensorPush",))[0])
+    return Identity("SensorPush", TYPES.get(type_id, ("SensorPush",))[0])
 
 
 def _unpack(ranges: tuple[_Range, ...], packed: int) -> tuple[Measurement, ...]:
@@ -93,7 +93,7 @@ def decode_sensorpush(advert: Advert, bindkey: bytes | str | None = None) -> Dec
         raise DecodeError("not a SensorPush advert", kind="unsupported")
     data = _data(advert)
     type_id = 64 + (data[0] >> 2)
-    known = _TYPES.get(type_id)
+    known = TYPES.get(type_id)
     if known is None:
         raise DecodeError(f"SensorPush device type {type_id} is not supported",
                           kind="unsupported")

@@ -38,7 +38,7 @@ class _Model:
     in_service_data: bool = True  # older firmware: the triple in service data bytes 3-5
 
 
-_MODELS: dict[int, _Model] = {
+MODELS: dict[int, _Model] = {
     ord("T"): _Model("Meter", 8),
     ord("i"): _Model("Meter Plus", 8),
     ord("w"): _Model("Outdoor Meter", 8),
@@ -62,7 +62,7 @@ def matches_switchbot(advert: Advert) -> bool:
 
 def _model(advert: Advert) -> _Model | None:
     data = _service_data(advert)
-    return _MODELS.get(data[0] & 0x7F) if data else None
+    return MODELS.get(data[0] & 0x7F) if data else None
 
 
 def identify_switchbot(advert: Advert) -> Identity | None:
@@ -106,7 +106,7 @@ def decode_switchbot(advert: Advert, bindkey: bytes | str | None = None) -> Deco
     service = _service_data(advert)
     if not service:
         raise DecodeError("the advert has no SwitchBot service data", kind="unsupported")
-    model = _MODELS.get(service[0] & 0x7F)
+    model = MODELS.get(service[0] & 0x7F)
     if model is None:
         raise DecodeError(f"SwitchBot device type 0x{service[0] & 0x7F:02x} is not a "
                           "thermometer", kind="unsupported")

@@ -18,14 +18,14 @@ __all__ = ["decode_thermobeacon", "identify_thermobeacon", "matches_thermobeacon
 THERMOBEACON_UUID = uuid16(0xFFF0)
 _DATA = 18
 _HISTORY = 20
-_MODELS = {0x10: "Lanyard/Mini Hygrometer", 0x11: "Smart Hygrometer",
+MODELS = {0x10: "Lanyard/Mini Hygrometer", 0x11: "Smart Hygrometer",
            0x14: "Smart Hygrometer", 0x15: "Smart Hygrometer", 0x18: "Smart Hygrometer",
            0x1B: "Smart Hygrometer", 0x30: "Smart Hygrometer"}
 
 
 def _entry(advert: Advert) -> tuple[int, bytes] | None:
     entries = [(c, p) for c, p in advert.manufacturer_data.items()
-               if c in _MODELS and len(p) in (_DATA, _HISTORY)]
+               if c in MODELS and len(p) in (_DATA, _HISTORY)]
     return entries[-1] if entries else None
 
 
@@ -35,7 +35,7 @@ def matches_thermobeacon(advert: Advert) -> bool:
 
 def identify_thermobeacon(advert: Advert) -> Identity | None:
     entry = _entry(advert) if THERMOBEACON_UUID in advert.service_uuids else None
-    return None if entry is None else Identity("ThermoBeacon", _MODELS[entry[0]])
+    return None if entry is None else Identity("ThermoBeacon", MODELS[entry[0]])
 
 
 def _readings(data: bytes) -> tuple[Measurement, ...]:
@@ -59,7 +59,7 @@ def decode_thermobeacon(advert: Advert, bindkey: bytes | str | None = None) -> D
     return Decoded(
         decoder="thermobeacon",
         measurements=_readings(data) if len(data) == _DATA else (),
-        model=_MODELS[company],
+        model=MODELS[company],
         manufacturer="ThermoBeacon",
         mac=format_mac(data[2:8][::-1]),
     )
