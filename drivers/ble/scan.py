@@ -62,6 +62,8 @@ def describe(advert: Advert) -> tuple[str, str, str]:
     except DecodeError as exc:
         if exc.kind == "decrypt":
             return name, device, "encrypted: set bindkey"
+        if exc.kind == "unsupported":  # e.g. a SwitchBot that is not a thermometer
+            return name, device, f"no readings: {exc}"
         return name, device, f"undecodable: {exc}"
     return name, _device(decoded) or device, _values(decoded)
 
