@@ -20,7 +20,7 @@ from support.daemon import base_config, simulated
 from support.inproc import running, settings_from
 from support.mqtt import collect
 
-from drivers.ble.decoders import _atc, _bthome, _ruuvi
+from drivers.ble.decoders import SENSORS, _atc, _bthome, _ruuvi
 from drivers.iio.channels import TYPES as IIO_TYPES
 from drivers.iio.channels import spec_of
 from drivers.serial.config import KNOWN_SENSORS
@@ -38,13 +38,14 @@ PRESSURE = {"Pa", "hPa", "kPa", "bar", "cbar", "mbar", "mmHg", "inHg", "psi"}
 VOLUME = {"mL", "L", "m³", "ft³", "CCF", "fl. oz.", "gal"}
 MEAS, TOTAL, TOTAL_INC = "measurement", "total", "total_increasing"
 ANY_STATE = {MEAS, TOTAL, TOTAL_INC}
-# device class -> (allowed units, allowed state classes)
+# device class -> (allowed units, allowed state classes); HA spells the micro prefix with the
+# Greek mu (U+03BC), as its constants do (CONCENTRATION_MICROGRAMS_PER_CUBIC_METER = "μg/m³")
 HA_SENSOR_CLASSES: dict[str, tuple[set[str], set[str]]] = {
     "atmospheric_pressure": (PRESSURE, {MEAS}),
     "battery": ({"%"}, {MEAS}),
     "carbon_dioxide": ({"ppm"}, {MEAS}),
     "carbon_monoxide": ({"ppm"}, {MEAS}),
-    "conductivity": ({"S/cm", "mS/cm", "µS/cm"}, {MEAS}),
+    "conductivity": ({"S/cm", "mS/cm", "μS/cm"}, {MEAS}),
     "current": ({"A", "mA"}, {MEAS}),
     "distance": ({"mm", "cm", "m", "km", "in", "ft", "yd", "mi"}, ANY_STATE),
     "duration": ({"d", "h", "min", "s", "ms"}, ANY_STATE),
@@ -54,9 +55,9 @@ HA_SENSOR_CLASSES: dict[str, tuple[set[str], set[str]]] = {
     "humidity": ({"%"}, {MEAS}),
     "illuminance": ({"lx"}, {MEAS}),
     "moisture": ({"%"}, {MEAS}),
-    "pm1": ({"µg/m³"}, {MEAS}),
-    "pm10": ({"µg/m³"}, {MEAS}),
-    "pm25": ({"µg/m³"}, {MEAS}),
+    "pm1": ({"μg/m³"}, {MEAS}),
+    "pm10": ({"μg/m³"}, {MEAS}),
+    "pm25": ({"μg/m³"}, {MEAS}),
     "power": ({"W", "kW", "MW", "GW", "TW"}, {MEAS}),
     "precipitation": ({"cm", "mm", "in"}, ANY_STATE),
     "pressure": (PRESSURE, {MEAS}),
@@ -64,14 +65,14 @@ HA_SENSOR_CLASSES: dict[str, tuple[set[str], set[str]]] = {
     "speed": ({"m/s", "km/h", "mph", "ft/s", "mm/s", "in/s", "kn", "mm/d", "mm/h", "in/d",
                "in/h", "Beaufort"}, {MEAS}),
     "temperature": ({"°C", "°F", "K"}, {MEAS}),
-    "volatile_organic_compounds": ({"µg/m³"}, {MEAS}),
+    "volatile_organic_compounds": ({"μg/m³"}, {MEAS}),
     "volatile_organic_compounds_parts": ({"ppm", "ppb"}, {MEAS}),
-    "voltage": ({"V", "mV", "µV", "kV", "MV"}, {MEAS}),
+    "voltage": ({"V", "mV", "μV", "kV", "MV"}, {MEAS}),
     "volume": (VOLUME, {TOTAL, TOTAL_INC}),
     "volume_flow_rate": ({"m³/h", "L/min", "mL/s", "ft³/min", "gal/min"}, {MEAS}),
     "volume_storage": (VOLUME, {MEAS}),
     "water": ({"m³", "L", "ft³", "CCF", "gal"}, {TOTAL, TOTAL_INC}),
-    "weight": ({"µg", "mg", "g", "kg", "oz", "lb", "st"}, ANY_STATE),
+    "weight": ({"μg", "mg", "g", "kg", "oz", "lb", "st"}, ANY_STATE),
     "wind_direction": ({"°"}, set()),
 }
 HA_BINARY_CLASSES = {
@@ -139,6 +140,8 @@ def builtin_kinds() -> list[tuple[str, str | None]]:
                                    "o2", "voltage0", "temperature_object")]  # ...as named
     kinds += list(SYSTEM_SENSORS.items())  # the host's health (flags: on/off)
     kinds += [("28-0316a2790fff", "°C")]  # a 1-Wire probe named by its address
+    kinds += [pair for pairs in SENSORS.values() for pair in pairs]  # Xiaomi, Govee...
+    kinds += [("temperature_3", "°C")]  # a Govee meat thermometer's third probe
     return kinds
 
 
@@ -149,14 +152,22 @@ def test_every_builtin_kind_maps_to_what_ha_accepts(kind: str, unit: str | None)
     entry |= {k: v for k, v in {"device_class": c.device_class, "state_class": c.state_class,
                                 "unit_of_measurement": c.unit}.items() if v is not None}
     check_component("x", entry)
-    assert c.unit == unit
+    assert c.unit == (None if unit is None else unit.replace("µ", "μ"))
 
 
 @pytest.mark.parametrize(("kind", "unit", "expected"), [
     ("temperature", "°C", ("sensor", "temperature", "°C", MEAS)),
     ("temperature_2", "°C", ("sensor", "temperature", "°C", MEAS)),
-    ("pm2_5", "µg/m³", ("sensor", "pm25", "µg/m³", MEAS)),
-    ("pm1_0", "µg/m³", ("sensor", "pm1", "µg/m³", MEAS)),
+    ("pm2_5", "µg/m³", ("sensor", "pm25", "μg/m³", MEAS)),  # U+00B5 in, U+03BC out
+    ("pm1_0", "µg/m³", ("sensor", "pm1", "μg/m³", MEAS)),
+    ("conductivity", "µS/cm", ("sensor", "conductivity", "μS/cm", MEAS)),
+    ("moisture", "%", ("sensor", "moisture", "%", MEAS)),
+    ("formaldehyde", "mg/m³", ("sensor", None, "mg/m³", MEAS)),
+    ("no_motion_time", "s", ("sensor", "duration", "s", MEAS)),
+    ("motion", None, ("binary_sensor", "motion", None, None)),
+    ("opening", None, ("binary_sensor", "opening", None, None)),
+    ("smoke", None, ("binary_sensor", "smoke", None, None)),
+    ("moisture_detected", None, ("binary_sensor", "moisture", None, None)),
     ("co2", "ppm", ("sensor", "carbon_dioxide", "ppm", MEAS)),
     ("pressure", "hPa", ("sensor", "atmospheric_pressure", "hPa", MEAS)),
     ("battery", "%", ("sensor", "battery", "%", MEAS)),

@@ -1,8 +1,10 @@
-"""BLE sensors: advertisement sensors (BTHome, Ruuvi, ATC/pvvx) and GATT sensors.
+"""BLE sensors: advertisement sensors (BTHome, Ruuvi, ATC/pvvx, Xiaomi, Qingping, SwitchBot,
+Govee, Inkbird, ThermoBeacon, SensorPush, BlueMaestro, Aranet) and GATT sensors.
 
 Advertisement mode: one scanner per adapter for the whole daemon (:mod:`drivers.ble.source`)
 dispatches adverts by address to the devices; each decodes its own and hands every advert's
-values to the core, whose report-by-exception (defaults here: ``deadband = 0``,
+values to the core (and, once, the manufacturer and model its decoder recognised: Home
+Assistant discovery carries them), whose report-by-exception (defaults here: ``deadband = 0``,
 ``heartbeat = 300``) publishes changes and a periodic repeat; offline after ``timeout`` seconds
 without an advert. ``adapter = "simulated"`` replaces the radio with simulated devices
 sending real advert bytes (:mod:`drivers.ble.simulator`). GATT mode: :mod:`drivers.ble.gatt`.
@@ -15,9 +17,9 @@ from __future__ import annotations
 import asyncio
 
 from drivers.ble.config import BleConfig
-from drivers.ble.decoders import Advert, decode
+from drivers.ble.decoders import Advert, Identity, decode, identify
 from drivers.ble.shared import check_scanner, open_source, register_simulated
-from gateway.sdk import DecodeError, DeviceContext, Driver, Measurement
+from gateway.sdk import DecodeError, DeviceContext, DeviceModel, Driver, Measurement
 
 __all__ = ["AdvertDriver"]
 
@@ -30,6 +32,7 @@ class AdvertDriver(Driver[BleConfig]):
         self._bindkey = config.bindkey_bytes()
         self._last_raw: object = None
         self._decoded: tuple[Measurement, ...] = ()
+        self._identity: Identity | None = None
 
     async def run(self) -> None:
         async with open_source(self.ctx, self.config) as source:
@@ -46,15 +49,30 @@ class AdvertDriver(Driver[BleConfig]):
         self.ctx.offline(reason)
 
     def on_advert(self, advert: Advert) -> None:
-        raw = (tuple(advert.service_data.items()), tuple(advert.manufacturer_data.items()))
+        raw = (advert.name, advert.service_uuids, tuple(advert.service_data.items()),
+               tuple(advert.manufacturer_data.items()))
         if raw != self._last_raw:  # an identical advert is not decoded again
-            try:
-                decoded = decode(advert, self.config.decoder, self._bindkey)
-            except DecodeError as exc:
-                if exc.kind != "unsupported":  # other advert types of the device: not an error
-                    self.ctx.count_error(exc.kind, str(exc))
-                return
             self._last_raw = raw
-            self._decoded = decoded.measurements
+            self._decoded = self._decode(advert)
         if self._decoded:
             self.ctx.emit(self._decoded)
+
+    def _decode(self, advert: Advert) -> tuple[Measurement, ...]:
+        """The advert's measurements; a bad one is counted (once: its repeats are not
+        decoded again) and gives none."""
+        try:
+            decoded = decode(advert, self.config.decoder, self._bindkey)
+        except DecodeError as exc:
+            # An encrypted advert without (the right) key still names its model.
+            self._describe(identify(advert, self.config.decoder))
+            if exc.kind != "unsupported":  # other advert types of the device: not an error
+                self.ctx.count_error(exc.kind, str(exc))
+            return ()
+        self._describe(decoded.identity)
+        return decoded.measurements
+
+    def _describe(self, identity: Identity | None) -> None:
+        """Tell the core who made the device and what it is, when that is news."""
+        if identity is not None and identity != self._identity:
+            self._identity = identity
+            self.ctx.describe(DeviceModel(identity.manufacturer, identity.model))

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from drivers.ble.bindkey import KEY_SOURCES, read_bindkey
 from drivers.ble.characteristics import check_format, normalize_uuid
-from drivers.ble.decoders import DECODERS, AdvertFormat, parse_bindkey
+from drivers.ble.decoders import DECODERS, AdvertFormat
 from drivers.ble.source import ScannerOptions
-from gateway.sdk import DeviceConfig, SensorSpec
+from gateway.sdk import DeviceConfig, DeviceModel, SensorSpec
 
 __all__ = ["SIMULATED", "BleConfig", "CharacteristicConfig", "SimulateConfig"]
 
@@ -23,12 +33,14 @@ _MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 _ADAPTER = re.compile(r"^hci[0-9]+$")
 
 # Options that only mean something in one mode (or with the simulated adapter).
-_ADVERT_ONLY = ("decoder", "bindkey", "simulate", "scanning", "adapter_silence")
+_ADVERT_ONLY = ("decoder", *KEY_SOURCES, "simulate", "scanning", "adapter_silence")
 _GATT_ONLY = ("notify", "characteristics", "standard", "connect_timeout")
 
 
 _DECODER_OF: dict[str, str] = {"bthome": "bthome", "ruuvi": "ruuvi", "atc1441": "atc",
-                               "pvvx": "atc"}
+                               "pvvx": "atc", "xiaomi": "xiaomi", "qingping": "qingping",
+                               "govee": "govee"}
+_KEYED_DECODERS = ("auto", "bthome", "xiaomi")
 
 
 class _Strict(BaseModel):
@@ -81,6 +93,8 @@ class BleConfig(DeviceConfig):
     # advertisement mode
     decoder: str = "auto"
     bindkey: SecretStr | None = None
+    bindkey_file: Path | None = None
+    bindkey_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     scanning: Literal["active", "passive"] = "active"
     adapter_silence: float | None = Field(None, gt=0)
     simulate: SimulateConfig | None = None
@@ -89,6 +103,7 @@ class BleConfig(DeviceConfig):
     characteristics: list[CharacteristicConfig] = Field(default_factory=list)
     standard: bool = True
     connect_timeout: float = Field(20.0, gt=0)
+    _key: bytes | None = PrivateAttr(None)  # read from bindkey, bindkey_file or bindkey_env
 
     @model_validator(mode="before")
     @classmethod
@@ -125,16 +140,6 @@ class BleConfig(DeviceConfig):
             raise ValueError(f"unknown decoder {value!r}; known: auto, {', '.join(DECODERS)}")
         return value
 
-    @field_validator("bindkey")
-    @classmethod
-    def _bindkey(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            try:
-                parse_bindkey(value.get_secret_value())
-            except ValueError:
-                raise ValueError("must be 32 hex digits (16 bytes)") from None
-        return value
-
     @model_validator(mode="after")
     def _mode_options(self) -> Self:
         misplaced = _ADVERT_ONLY if self.mode == "gatt" else _GATT_ONLY
@@ -142,6 +147,7 @@ class BleConfig(DeviceConfig):
             if key in self.model_fields_set:
                 other = "advertisement" if self.mode == "gatt" else "gatt"
                 raise ValueError(f"{key}: only used with mode = {other!r}")
+        self._key = read_bindkey(self.bindkey, self.bindkey_file, self.bindkey_env)
         if self.adapter == SIMULATED and self.mode == "gatt":
             raise ValueError(f'adapter: "{SIMULATED}" simulates advertisements only, '
                              'not mode = "gatt"')
@@ -150,8 +156,16 @@ class BleConfig(DeviceConfig):
         fmt = self.simulate.format if self.simulate is not None else None
         if fmt is not None and self.decoder not in ("auto", _DECODER_OF[fmt]):
             raise ValueError(f"simulate: format {fmt!r} is not read by decoder {self.decoder!r}")
-        if self.bindkey is not None and self.decoder not in ("auto", "bthome"):
-            raise ValueError("bindkey: only used with decoder = 'bthome' (or 'auto')")
+        return self._check_key()
+
+    def _check_key(self) -> Self:
+        source = next((k for k in KEY_SOURCES if getattr(self, k) is not None), "bindkey")
+        if self._key is not None and self.decoder not in _KEYED_DECODERS:
+            raise ValueError(f"{source}: only used with decoder = 'bthome', 'xiaomi' "
+                             "(or 'auto')")
+        if self._key is not None and len(self._key) == 12 and self.decoder == "bthome":
+            raise ValueError(f"{source}: a 24-hex-digit key is for Xiaomi MiBeacon v2/v3 "
+                             "devices; BTHome keys have 32")
         return self
 
     @property
@@ -187,12 +201,23 @@ class BleConfig(DeviceConfig):
         return None
 
     def bindkey_bytes(self) -> bytes | None:
-        return None if self.bindkey is None else parse_bindkey(self.bindkey.get_secret_value())
+        """The device's key, from whichever of ``bindkey``, ``bindkey_file``, ``bindkey_env``
+        is set (read when the config was loaded)."""
+        return self._key
+
+    def device_model(self) -> DeviceModel:
+        """Until a decoder names the device (``ctx.describe``): what the config says."""
+        if self.mode == "gatt":
+            return DeviceModel(None, "BLE GATT sensor")
+        return DeviceModel(None, "BLE sensor" if self.decoder == "auto" else
+                           f"BLE sensor ({self.decoder})")
 
     def simulation(self) -> tuple[AdvertFormat, SimulateConfig]:
         """The simulated device's advert format and settings."""
         sim = self.simulate or SimulateConfig()
-        by_decoder: dict[str, AdvertFormat] = {"ruuvi": "ruuvi", "atc": "pvvx"}
+        by_decoder: dict[str, AdvertFormat] = {"ruuvi": "ruuvi", "atc": "pvvx",
+                                               "xiaomi": "xiaomi", "qingping": "qingping",
+                                               "govee": "govee"}
         return sim.format or by_decoder.get(self.decoder, "bthome"), sim
 
     def scanner_options(self) -> ScannerOptions:

@@ -1,8 +1,9 @@
 """``sensor-gateway scan ble``: the BLE devices nearby.
 
 A live table on a terminal (redrawn every second), the final table otherwise: address, name,
-RSSI, the decoder that matched and the decoded values, so users can fill in the config. It
-uses the daemon's own scanner and decoders (``--adapter simulated``: the simulated devices).
+RSSI, the decoder that matched, the manufacturer and model it recognised, and the decoded
+values (or ``encrypted: set bindkey``), so users can fill in the config. It uses the daemon's
+own scanner and decoders (``--adapter simulated``: the simulated devices).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from drivers.ble.decoders import Advert, AdvertFormat, decode, match_decoder
+from drivers.ble.decoders import Advert, AdvertFormat, Decoded, decode, identify, match_decoder
 from drivers.ble.source import AdapterScanner, AdvertSource
 from gateway.sdk import DecodeError, ScanCommand
 
@@ -38,28 +39,43 @@ class Row:
     name: str
     rssi: int | None
     decoder: str
+    device: str
     values: str
     seen: float
 
 
-def _printable(text: str | None) -> str:
+def _printable(text: str | None, width: int = 24) -> str:
     """A device-supplied name, safe for a terminal (no control characters)."""
-    return "".join(c if c.isprintable() else "?" for c in (text or ""))[:24]
+    return "".join(c if c.isprintable() else "?" for c in (text or ""))[:width]
 
 
-def describe(advert: Advert) -> tuple[str, str]:
-    """(decoder name or "-", decoded values or why not)."""
+def describe(advert: Advert) -> tuple[str, str, str]:
+    """(decoder name or "-", manufacturer and model or "", decoded values or why not)."""
     name = match_decoder(advert)
     if name is None:
-        return "-", ""
+        return "-", "", ""
+    known = identify(advert, name)
+    device = _printable(" ".join(p for p in (known.manufacturer, known.model) if p)
+                        if known else "", 32)
     try:
         decoded = decode(advert, name)
     except DecodeError as exc:
         if exc.kind == "decrypt":
-            return name, "encrypted: needs its bindkey"
-        return name, f"undecodable: {exc}"
+            return name, device, "encrypted: set bindkey"
+        if exc.kind == "unsupported":  # e.g. a SwitchBot that is not a thermometer
+            return name, device, f"no readings: {exc}"
+        return name, device, f"undecodable: {exc}"
+    return name, _device(decoded) or device, _values(decoded)
+
+
+def _device(decoded: Decoded) -> str:
+    parts = (decoded.manufacturer, decoded.model)
+    return _printable(" ".join(p for p in parts if p), 32)
+
+
+def _values(decoded: Decoded) -> str:
     values = "  ".join(f"{m.name}={m.value:g}{m.unit or ''}" for m in decoded.measurements)
-    return name, values
+    return values or "; ".join(decoded.warnings)
 
 
 class ScanTable:
@@ -71,22 +87,25 @@ class ScanTable:
 
     def on_advert(self, advert: Advert) -> None:
         old = self.rows.get(advert.address)
-        decoder, values = describe(advert)
+        decoder, device, values = describe(advert)
         if decoder == "-" and old is not None and old.decoder != "-":
-            decoder, values = old.decoder, old.values  # a scan response: keep the data
+            # a scan response: keep the data
+            decoder, device, values = old.decoder, old.device, old.values
         name = _printable(advert.name) or (old.name if old else "")
-        self.rows[advert.address] = Row(advert.address, name, advert.rssi, decoder, values,
-                                        time.monotonic())
+        self.rows[advert.address] = Row(advert.address, name, advert.rssi, decoder, device,
+                                        values, time.monotonic())
 
     def on_down(self, reason: str) -> None:
         self.failure = reason
 
     def render(self) -> str:
         rows = sorted(self.rows.values(), key=lambda r: -(r.rssi if r.rssi is not None else -999))
-        lines = [f"{'ADDRESS':<17}  {'NAME':<24}  {'RSSI':>4}  {'DECODER':<7}  VALUES"]
+        lines = [f"{'ADDRESS':<17}  {'NAME':<24}  {'RSSI':>4}  {'DECODER':<12}  "
+                 f"{'DEVICE':<24}  VALUES"]
         for r in rows:
             rssi = "" if r.rssi is None else str(r.rssi)
-            lines.append(f"{r.address:<17}  {r.name:<24}  {rssi:>4}  {r.decoder:<7}  {r.values}")
+            lines.append(f"{r.address:<17}  {r.name:<24}  {rssi:>4}  {r.decoder:<12}  "
+                         f"{r.device:<24}  {r.values}")
         lines.append(f"{len(rows)} device(s), {sum(r.decoder != '-' for r in rows)} decodable")
         return "\n".join(lines)
 
@@ -103,7 +122,8 @@ def _add_demo_devices(source: AdvertSource) -> None:
     from drivers.ble.simulator import SimulatedAdverts, SimulatedDevice  # noqa: PLC0415
 
     assert isinstance(source, SimulatedAdverts)
-    formats: tuple[AdvertFormat, ...] = ("bthome", "ruuvi", "atc1441", "pvvx")
+    formats: tuple[AdvertFormat, ...] = ("bthome", "ruuvi", "atc1441", "pvvx", "xiaomi",
+                                         "qingping", "govee")
     for i, fmt in enumerate(formats, start=1):
         source.add(SimulatedDevice(f"A4:C1:38:00:00:{i:02X}", fmt, 1.0, name=f"sim-{fmt}"))
 
@@ -138,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 SCAN = ScanCommand(
-    help="BLE advertisements: address, name, RSSI, matched decoder, decoded values",
+    help="BLE advertisements: address, name, RSSI, matched decoder, manufacturer and model, "
+         "decoded values",
     add_arguments=add_arguments,
     run=run,
 )

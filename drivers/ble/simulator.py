@@ -1,7 +1,8 @@
 """Simulated BLE sensors: real advertisement bytes without a radio (``adapter = "simulated"``).
 
 Each simulated device broadcasts what a real one of its format would (BTHome v2, optionally
-encrypted with its ``bindkey``; Ruuvi RAWv2; ATC1441; pvvx), built by the same encoders the
+encrypted with its ``bindkey``; Ruuvi RAWv2; ATC1441; pvvx; a Xiaomi LYWSD03MMC, optionally
+encrypted; a Qingping CGG1; a Govee H5075), built by the same encoders the
 decoder tests use, every ``every`` seconds. The adverts go through the same dispatch and
 decoders as a real adapter's, so a laptop runs the whole BLE path.
 """
@@ -52,6 +53,9 @@ def signals(fmt: AdvertFormat, t: float, rng: random.Random) -> list[Measurement
         return [Measurement("temperature", round(temperature, 1 if fmt == "atc1441" else 2), "°C"),
                 Measurement("humidity", round(humidity), "%"), battery,
                 Measurement("voltage", 2.95, "V")]
+    if fmt in ("xiaomi", "qingping", "govee"):  # 0.1 °C / 0.1 % formats
+        return [Measurement("temperature", round(temperature, 1), "°C"),
+                Measurement("humidity", round(humidity, 1), "%"), battery]
     return [battery, Measurement("temperature", temperature, "°C"),
             Measurement("humidity", humidity, "%")]
 

@@ -6,7 +6,9 @@ Pure tables. A sensor's *kind* is what its driver says (``SensorSpec.kind``), el
 or one whose unit Home Assistant does not accept for the kind's device class, gets no device
 class (a plain numeric sensor) rather than a wrong one. Units and state classes follow Home
 Assistant's sensor documentation (``SensorDeviceClass``, ``DEVICE_CLASS_UNITS``,
-``DEVICE_CLASS_STATE_CLASSES``).
+``DEVICE_CLASS_STATE_CLASSES``). Units go to Home Assistant spelled as its constants spell
+them: the micro prefix is the Greek mu, U+03BC (``μg/m³``), where the gateway's readings carry
+the micro sign U+00B5 (``µg/m³``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["ALLOWED_UNITS", "BINARY_KINDS", "DIAGNOSTIC_BINARY", "SENSOR_KINDS", "Classification",
-           "classify"]
+           "classify", "ha_unit"]
 
 MEASUREMENT = "measurement"
 TOTAL_INCREASING = "total_increasing"
@@ -23,7 +25,7 @@ DIAGNOSTIC = "diagnostic"
 
 _PRESSURE = frozenset({"Pa", "hPa", "kPa", "bar", "cbar", "mbar", "mmHg", "inHg", "psi"})
 _TEMPERATURE = frozenset({"°C", "°F", "K"})
-_UG_M3 = frozenset({"µg/m³"})
+_UG_M3 = frozenset({"μg/m³"})  # Greek mu, as Home Assistant spells it
 _SPEED = frozenset({"m/s", "km/h", "mph", "ft/s", "mm/s", "in/s", "kn", "mm/d", "mm/h", "in/d",
                     "in/h", "Beaufort"})
 _VOLUME = frozenset({"mL", "L", "m³", "ft³", "CCF", "fl. oz.", "gal"})
@@ -33,7 +35,7 @@ ALLOWED_UNITS: dict[str, frozenset[str | None]] = {
     "atmospheric_pressure": _PRESSURE,
     "battery": frozenset({"%"}),
     "carbon_dioxide": frozenset({"ppm"}),
-    "conductivity": frozenset({"S/cm", "mS/cm", "µS/cm"}),
+    "conductivity": frozenset({"S/cm", "mS/cm", "μS/cm"}),
     "current": frozenset({"A", "mA"}),
     "distance": frozenset({"mm", "cm", "m", "km", "in", "ft", "yd", "mi"}),
     "duration": frozenset({"d", "h", "min", "s", "ms"}),
@@ -54,12 +56,12 @@ ALLOWED_UNITS: dict[str, frozenset[str | None]] = {
     "temperature": _TEMPERATURE,
     "volatile_organic_compounds": _UG_M3,
     "volatile_organic_compounds_parts": frozenset({"ppm", "ppb"}),
-    "voltage": frozenset({"V", "mV", "µV", "kV", "MV"}),
+    "voltage": frozenset({"V", "mV", "μV", "kV", "MV"}),
     "volume": _VOLUME,
     "volume_flow_rate": frozenset({"m³/h", "L/min", "mL/s", "ft³/min", "gal/min"}),
     "volume_storage": _VOLUME,
     "water": frozenset({"m³", "L", "ft³", "CCF", "gal"}),
-    "weight": frozenset({"µg", "mg", "g", "kg", "oz", "lb", "st"}),
+    "weight": frozenset({"μg", "mg", "g", "kg", "oz", "lb", "st"}),
     "wind_direction": frozenset({"°"}),
 }
 
@@ -118,6 +120,14 @@ SENSOR_KINDS: dict[str, _Kind] = {
     "load_1m": _k(None, MEASUREMENT, DIAGNOSTIC), "memory_used": _k(None, MEASUREMENT, DIAGNOSTIC),
     "disk_used": _k(None, MEASUREMENT, DIAGNOSTIC),
     "uptime": _k("duration", TOTAL_INCREASING, DIAGNOSTIC),
+    # BLE: Xiaomi, Qingping, SwitchBot, Govee, Inkbird, ThermoBeacon, SensorPush, BlueMaestro,
+    # Aranet (temperature, humidity, pressure, co2, pm25, pm10, moisture, conductivity,
+    # illuminance, dew_point, light_level: above). Formaldehyde in mg/m³ gets no class, as
+    # in Home Assistant's own Xiaomi integration; HA has no radon or radiation classes.
+    "formaldehyde": _k(None), "consumable": _k(None),
+    "no_motion_time": _k("duration"), "button_id": _k(None, None),
+    "radon": _k(None), "radiation_dose_rate": _k(None),
+    "radiation_dose": _k(None, TOTAL_INCREASING),
 }
 
 # BTHome binary objects (0/1) -> Home Assistant binary_sensor device class (None: generic).
@@ -184,9 +194,16 @@ def _kind_name(kind: str) -> str:
     return name
 
 
+def ha_unit(unit: str | None) -> str | None:
+    """``unit`` as Home Assistant spells it: the micro prefix as the Greek mu (U+03BC)."""
+    return None if unit is None else unit.replace("\u00b5", "\u03bc")
+
+
 def classify(kind: str, unit: str | None) -> Classification:
-    """Home Assistant platform, device class, unit and state class for one sensor."""
+    """Home Assistant platform, device class, unit (HA's spelling) and state class for one
+    sensor."""
     name = _kind_name(kind)
+    unit = ha_unit(unit)
     if name in BINARY_KINDS and unit is None:
         category = DIAGNOSTIC if name in DIAGNOSTIC_BINARY else None
         return Classification("binary_sensor", BINARY_KINDS[name], None, None, category)

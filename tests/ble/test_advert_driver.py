@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,12 +18,13 @@ import pytest
 import gateway.core.device
 from drivers.ble.adverts import AdvertDriver
 from drivers.ble.config import BleConfig
-from drivers.ble.decoders import BTHOME_UUID, Advert, build_advert
+from drivers.ble.decoders import BTHOME_UUID, XIAOMI_UUID, Advert, build_advert
 from gateway.core.device import Device
 from gateway.core.readings import Measurement as M
 from gateway.core.resources import SharedResources
 from gateway.core.topics import TopicLayout
 from gateway.delivery.buffer import Entry, MemoryBuffer
+from gateway.sdk import DeviceModel
 
 ADDRESS = "A4:C1:38:00:00:01"
 KEY = "231d39c1d7cc1ab1aee224cd096db932"
@@ -174,3 +176,62 @@ def test_adapter_down_reports_offline_at_once(clock: Clock) -> None:
     h.driver.on_down("adapter hci0 not found")
     h.driver.on_advert(advert(21.5))
     assert h.statuses == [True, False, True]
+
+
+# --- Xiaomi and the other formats of issue 13 ----------------------------------------------
+
+# xiaomi-ble's test_Xiaomi_LYWSD03MMC_encrypted (see tests/ble_decoders/test_xiaomi.py)
+LYWSD03MMC = "A4:C1:38:02:83:F4"
+LYWSD03MMC_KEY = "e9ea895fac7cca6d30532432a516f3a8"
+LYWSD03MMC_FRAME = bytes.fromhex(
+    "58 58 5b 05 50 f4 83 02 38 c1 a4 95 ef 58 76 3c 26 00 00 97 e2 ab b5")
+
+
+def xiaomi_advert() -> Advert:
+    return Advert(LYWSD03MMC, service_data={XIAOMI_UUID: LYWSD03MMC_FRAME})
+
+
+def test_xiaomi_with_its_bindkey_describes_the_model(clock: Clock) -> None:
+    h = Harness(address=LYWSD03MMC, bindkey=LYWSD03MMC_KEY)
+    assert h.device.model == DeviceModel(None, "BLE sensor")  # until an advert names it
+    h.driver.on_advert(xiaomi_advert())
+    assert h.published("humidity") == [46.7]
+    assert h.device.model == DeviceModel("Xiaomi", "LYWSD03MMC")
+
+
+def test_xiaomi_wrong_or_missing_key(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    wrong = "11" * 16
+    for options in ({"bindkey": wrong}, {}):
+        h = Harness(address=LYWSD03MMC, **options)
+        for _ in range(3):  # repeats of one advert are not decoded (nor counted) again
+            h.driver.on_advert(xiaomi_advert())
+        assert h.buffer.entries == []
+        assert dict(h.device.errors) == {"decrypt": 1}
+        assert h.statuses == []
+        # the model is in the clear even when the readings are not
+        assert h.device.model == DeviceModel("Xiaomi", "LYWSD03MMC")
+    assert "no bindkey" in caplog.text and "wrong bindkey" in caplog.text
+    assert wrong not in caplog.text and LYWSD03MMC_KEY not in caplog.text
+
+
+def test_a_name_arriving_later_lets_the_advert_decode(clock: Clock) -> None:
+    # Govee's company 0x0001 data is Govee's only with a Govee name (a scan response).
+    data = {0x0001: bytes.fromhex("010103465464")}  # govee-ble GVH5100_SERVICE_INFO
+    h = Harness()
+    h.driver.on_advert(Advert(ADDRESS, None, -60, {}, data))
+    assert h.buffer.entries == [] and dict(h.device.errors) == {}
+    h.driver.on_advert(Advert(ADDRESS, "GVH5100_7738", -60, {}, data))
+    assert h.published("temperature") == [21.4]
+    assert h.device.model == DeviceModel("Govee", "H5100")
+
+
+def test_bindkey_from_a_file_and_from_the_environment(
+    clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "lywsd03mmc.key"
+    key_file.write_text(LYWSD03MMC_KEY + "\n")
+    monkeypatch.setenv("LYWSD03MMC_KEY", LYWSD03MMC_KEY.upper())
+    for options in ({"bindkey_file": str(key_file)}, {"bindkey_env": "LYWSD03MMC_KEY"}):
+        h = Harness(address=LYWSD03MMC, **options)
+        h.driver.on_advert(xiaomi_advert())
+        assert h.published("humidity") == [46.7]

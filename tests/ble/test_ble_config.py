@@ -28,9 +28,9 @@ def device(extra: str, address: str = "aa:bb:cc:dd:ee:ff") -> str:
         ("notify = true", "devices[0].notify", "only used with mode = 'gatt'"),
         ('adapter = "simulated"\nmode = "gatt"', "devices[0].adapter", "advertisements only"),
         ('simulate = { format = "ruuvi" }', "devices[0].simulate", 'adapter = "simulated"'),
-        ('adapter = "simulated"\nsimulate = { format = "govee" }', "devices[0].simulate.format", "'bthome'"),
+        ('adapter = "simulated"\nsimulate = { format = "ibeacon" }', "devices[0].simulate.format", "'bthome'"),
         ('adapter = "simulated"\nsimulate = { every = 0 }', "devices[0].simulate.every", "> 0"),
-        (f'decoder = "ruuvi"\nbindkey = "{KEY}"', "devices[0].bindkey", "decoder = 'bthome'"),
+        (f'decoder = "ruuvi"\nbindkey = "{KEY}"', "devices[0].bindkey", "'bthome', 'xiaomi'"),
         ('decoder = "ruuvi"\nadapter = "simulated"\nsimulate = { format = "pvvx" }',
          "devices[0].simulate", "not read by decoder 'ruuvi'"),
         ("silence_timeout = 0", "devices[0].silence_timeout", "must be > 0"),
@@ -91,3 +91,59 @@ def test_bindkey_never_printed(tmp_path: Path) -> None:
     assert bad not in result.stdout + result.stderr
     config = load_config(path).devices[0]
     assert KEY not in repr(config) and KEY not in str(config)
+
+
+LEGACY_KEY = "b853075158487ca39a5b5ea9"  # a MiBeacon v2/v3 key: 24 hex digits
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "message"),
+    [
+        ('bindkey_file = "/nonexistent/key"', "devices[0].bindkey_file", "cannot read"),
+        ('bindkey_env = "SG_TEST_UNSET_KEY"', "devices[0].bindkey_env", "is not set"),
+        ('bindkey_env = "not a name"', "devices[0].bindkey_env", "pattern"),
+        (f'bindkey = "{KEY}"\nbindkey_env = "HOME"', "devices[0].bindkey_env", "only one"),
+        (f'bindkey = "{LEGACY_KEY}"\ndecoder = "bthome"', "devices[0].bindkey", "BTHome keys"),
+        ('mode = "gatt"\nbindkey_file = "/k"', "devices[0].bindkey_file",
+         "only used with mode = 'advertisement'"),
+    ],
+)
+def test_bindkey_sources_errors(tmp_path: Path, extra: str, key: str, message: str) -> None:
+    found = problems(tmp_path, device(extra))
+    assert any(k == key and message in m for k, m in found), found
+
+
+def test_bindkey_from_file_or_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(f"  {LEGACY_KEY}\n")
+    path = tmp_path / "c.toml"
+    path.write_text(device(f'decoder = "xiaomi"\nbindkey_file = "{key_file}"'))
+    config = load_config(path).devices[0]
+    assert isinstance(config, BleConfig)
+    assert config.bindkey_bytes() == bytes.fromhex(LEGACY_KEY)
+    monkeypatch.setenv("SG_TEST_KEY", KEY)
+    path.write_text(device('bindkey_env = "SG_TEST_KEY"'))
+    config = load_config(path).devices[0]
+    assert isinstance(config, BleConfig)
+    assert config.bindkey_bytes() == bytes.fromhex(KEY)
+    assert KEY not in repr(config) and KEY not in str(config)
+
+
+def test_a_bad_key_file_is_not_echoed(tmp_path: Path) -> None:
+    secret = KEY[:-1] + "g"
+    key_file = tmp_path / "key"
+    key_file.write_text(secret)
+    text = device(f'bindkey_file = "{key_file}"')
+    found = problems(tmp_path, text)
+    assert found == [("devices[0].bindkey_file", "must be 32 hex digits (16 bytes), or 24 for a "
+                                                 "Xiaomi MiBeacon v2/v3 device")]
+    path = tmp_path / "check.toml"
+    path.write_text(text)
+    result = run_cli("check", "--config", str(path))
+    assert result.returncode == 2
+    assert "devices[0].bindkey_file" in result.stderr
+    assert secret not in result.stdout + result.stderr
+    key_file.write_text(KEY)
+    result = run_cli("check", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert KEY not in result.stdout + result.stderr

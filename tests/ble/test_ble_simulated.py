@@ -31,6 +31,11 @@ DEVICES = (
                  'simulate = { format = "atc1441", every = 0.1 }')
     + sim_device("pvvx", "A4:C1:38:00:00:05",
                  'decoder = "atc"\nsimulate = { format = "pvvx", every = 0.1 }')
+    # issue 13: an encrypted LYWSD03MMC, a Qingping CGG1, a Govee H5075
+    + sim_device("xiaomi", "A4:C1:38:00:00:06",
+                 f'bindkey = "{KEY}"\nsimulate = {{ format = "xiaomi", every = 0.1 }}')
+    + sim_device("qingping", "58:2D:34:00:00:07", 'simulate = { format = "qingping", every = 0.1 }')
+    + sim_device("govee", "A4:C1:38:00:00:08", 'decoder = "govee"\nsimulate = { every = 0.1 }')
 )
 EXPECTED = {
     "bthome": {"temperature": "°C", "humidity": "%", "battery": "%"},
@@ -38,6 +43,9 @@ EXPECTED = {
     "ruuvi": {"temperature": "°C", "humidity": "%", "pressure": "hPa", "voltage": "V"},
     "atc": {"temperature": "°C", "humidity": "%", "battery": "%", "voltage": "V"},
     "pvvx": {"temperature": "°C", "humidity": "%", "battery": "%", "voltage": "V"},
+    "xiaomi": {"temperature": "°C", "humidity": "%", "battery": "%"},
+    "qingping": {"temperature": "°C", "humidity": "%", "battery": "%"},
+    "govee": {"temperature": "°C", "humidity": "%", "battery": "%"},
 }
 RANGES = {"temperature": (15, 27), "humidity": (35, 55), "battery": (87, 87),
           "pressure": (1010, 1016), "voltage": (2.9, 3.0)}

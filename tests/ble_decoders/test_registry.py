@@ -14,8 +14,10 @@ from drivers.ble.decoders import (
     AdvertFormat,
     Decoded,
     Decoder,
+    Identity,
     build_advert,
     decode,
+    identify,
     match_decoder,
     uuid16,
 )
@@ -70,8 +72,8 @@ def test_decode_errors() -> None:
     with pytest.raises(DecodeError) as info:
         decode(Advert(ADDRESS, service_data={BTHOME_UUID: BTHOME}), "ruuvi")
     assert info.value.kind == "unsupported"
-    with pytest.raises(ValueError, match="unknown decoder 'xiaomi'"):
-        decode(Advert(ADDRESS), "xiaomi")
+    with pytest.raises(ValueError, match="unknown decoder 'apple'"):
+        decode(Advert(ADDRESS), "apple")
 
 
 def test_registry_can_be_extended(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,5 +127,75 @@ def test_build_advert_round_trip(
 
 
 def test_build_advert_rejects_bindkey_for_plain_formats() -> None:
-    with pytest.raises(ValueError, match="bindkey is for bthome"):
+    with pytest.raises(ValueError, match="bindkey is for bthome and xiaomi"):
         build_advert("ruuvi", ADDRESS, TH, bindkey=KEY)
+
+
+# --- the formats of issue 13: "auto" picks them by UUID, company id and name ---------------
+
+FE95 = "0000fe95-0000-1000-8000-00805f9b34fb"
+FDCD = "0000fdcd-0000-1000-8000-00805f9b34fb"
+FD3D = "0000fd3d-0000-1000-8000-00805f9b34fb"
+FFF0 = "0000fff0-0000-1000-8000-00805f9b34fb"
+
+
+@pytest.mark.parametrize(
+    ("advert", "expected"),
+    [
+        (Advert(ADDRESS, service_data={FE95: b""}), "xiaomi"),
+        (Advert(ADDRESS, service_data={FDCD: b""}), "qingping"),
+        (Advert(ADDRESS, service_data={FD3D: b"T"}), "switchbot"),
+        (Advert(ADDRESS, manufacturer_data={0xEC88: b""}), "govee"),
+        (Advert(ADDRESS, manufacturer_data={0x8801: b""}), "govee"),
+        # company 0x0001 is Govee's only with a Govee name
+        (Advert(ADDRESS, "GVH5101_1234", manufacturer_data={0x0001: b""}), "govee"),
+        (Advert(ADDRESS, "Nokia", manufacturer_data={0x0001: b""}), None),
+        # Inkbird data sits in the company id: the name decides, before ThermoBeacon's ids
+        (Advert(ADDRESS, "sps", manufacturer_data={0x0010: b"x" * 7}, service_uuids=(FFF0,)),
+         "inkbird"),
+        (Advert(ADDRESS, "ThermoBeacon", manufacturer_data={0x0010: b"x" * 18},
+                service_uuids=(FFF0,)), "thermobeacon"),
+        (Advert(ADDRESS, "ThermoBeacon", manufacturer_data={0x0010: b"x" * 18}), None),
+        (Advert(ADDRESS, "SensorPush HT.w 0CA1", manufacturer_data={0x9A04: b"x"}),
+         "sensorpush"),
+        (Advert(ADDRESS, manufacturer_data={0x0133: b""}), "bluemaestro"),
+        (Advert(ADDRESS, manufacturer_data={0x0702: b""}), "aranet"),
+        (Advert(ADDRESS, "GVH5181_2EC8", manufacturer_data={0x388A: b""}), "govee"),
+        (Advert(ADDRESS, manufacturer_data={0x388A: b""},
+                service_uuids=("00008151-0000-1000-8000-00805f9b34fb",)), "govee"),
+    ],
+)
+def test_match_decoder_new_formats(advert: Advert, expected: str | None) -> None:
+    assert match_decoder(advert) == expected
+
+
+def test_identify_reads_the_model_without_a_key() -> None:
+    # xiaomi-ble test_encryption_needs_v5: an encrypted CGG1 frame
+    frame = bytes.fromhex("58 58 48 0b 68 5f 12 34 2d 58 5a 0b 18 41 e2 aa 00 0e 00 a4 96 4f b5")
+    advert = Advert("5A:58:2D:34:12:5F", service_data={FE95: frame})
+    assert identify(advert) == Identity("Qingping", "CGG1-ENCRYPTED")
+    with pytest.raises(DecodeError) as info:
+        decode(advert)
+    assert info.value.kind == "decrypt"
+    assert identify(Advert(ADDRESS, service_data={BTHOME_UUID: BTHOME})) is None
+    assert identify(Advert(ADDRESS)) is None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "bindkey", "decoder", "model"),
+    [
+        ("xiaomi", None, "xiaomi", "LYWSD03MMC"),
+        ("xiaomi", KEY, "xiaomi", "LYWSD03MMC"),
+        ("xiaomi", "b853075158487ca39a5b5ea9", "xiaomi", "LYWSD03MMC"),  # legacy: a v3 frame
+        ("qingping", None, "qingping", "CGG1"),
+        ("govee", None, "govee", "H5072/H5075"),
+    ],
+)
+def test_build_advert_new_formats(
+    fmt: AdvertFormat, bindkey: str | None, decoder: str, model: str
+) -> None:
+    values = [M("temperature", -3.5, "°C"), M("humidity", 48.2, "%"), M("battery", 88, "%")]
+    advert = build_advert(fmt, ADDRESS, values, packet_id=7, bindkey=bindkey)
+    decoded = decode(advert, bindkey=bindkey)
+    assert (decoded.decoder, decoded.model, list(decoded.measurements)) == (decoder, model,
+                                                                           values)

@@ -299,16 +299,20 @@ class BlueZMock:
         service_data: Mapping[str, bytes] | None = None,
         manufacturer_data: Mapping[int, bytes] | None = None,
         rssi: int = -60,
+        uuids: Sequence[str] | None = None,
     ) -> None:
         """Deliver one advertisement (adding the device first if needed).
 
-        ``None`` leaves that property as it was; an empty mapping clears it.
+        ``None`` leaves that property as it was; an empty mapping clears it. ``uuids`` are the
+        advertised service UUIDs (the device's ``UUIDs`` property).
         """
         dbus = self._dbus
         path = self.device_path(adapter, address)
         if path not in self._devices:
             self.add_device(adapter, address)
         changed: dict[str, object] = {"RSSI": dbus.Int16(rssi)}
+        if uuids is not None:
+            changed["UUIDs"] = dbus.Array(list(uuids), signature="s")
         if service_data is not None:
             changed["ServiceData"] = dbus.Dictionary(
                 {dbus.String(k): dbus.Array(v, signature="y") for k, v in service_data.items()},

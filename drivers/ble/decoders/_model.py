@@ -15,6 +15,7 @@ __all__ = [
     "Advert",
     "BleakAdvertisementLike",
     "Decoded",
+    "Identity",
     "format_mac",
     "uuid16",
 ]
@@ -44,6 +45,8 @@ class BleakAdvertisementLike(Protocol):
     def service_data(self) -> dict[str, bytes]: ...
     @property
     def manufacturer_data(self) -> dict[int, bytes]: ...
+    @property
+    def service_uuids(self) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,8 @@ class Advert:
 
     ``service_data`` keys are full 128-bit lowercase UUID strings (see :func:`uuid16`),
     ``manufacturer_data`` keys are company ids; both map to the payload bytes, exactly as
-    bleak's ``AdvertisementData`` holds them.
+    bleak's ``AdvertisementData`` holds them. ``service_uuids`` are the advertised service
+    UUIDs (full lowercase form): some formats share a manufacturer id and differ in these.
     """
 
     address: str
@@ -60,6 +64,7 @@ class Advert:
     rssi: int | None = None
     service_data: Mapping[str, bytes] = field(default_factory=dict)
     manufacturer_data: Mapping[int, bytes] = field(default_factory=dict)
+    service_uuids: tuple[str, ...] = ()
 
     @classmethod
     def from_bleak(cls, address: str, data: BleakAdvertisementLike) -> Advert:
@@ -70,7 +75,17 @@ class Advert:
             rssi=data.rssi,
             service_data=dict(data.service_data),
             manufacturer_data=dict(data.manufacturer_data),
+            service_uuids=tuple(u.lower() for u in data.service_uuids),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who made a device (``None``: an open format, e.g. BTHome, says not) and which model
+    it is, as its adverts tell."""
+
+    manufacturer: str | None
+    model: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +97,24 @@ class Decoded:
     again from the same device is a repeat to de-duplicate. ``mac`` is the address the payload
     itself carries (Ruuvi, ATC/pvvx), which can differ from a random advertising address.
     ``warnings`` name bytes the decoder skipped (unknown BTHome objects, truncated tails).
+    ``manufacturer`` and ``model`` are what the advert tells about the device (``None``:
+    the format does not say).
     """
 
     decoder: str
     measurements: tuple[Measurement, ...]
     model: str | None = None
+    manufacturer: str | None = None
     packet_id: int | None = None
     mac: str | None = None
     encrypted: bool = False
     trigger_based: bool = False
     warnings: tuple[str, ...] = ()
+
+    @property
+    def identity(self) -> Identity | None:
+        """Manufacturer and model, when the advert names a model."""
+        return None if self.model is None else Identity(self.manufacturer, self.model)
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,7 @@ def decode_ruuvi_payload(data: bytes) -> Decoded:
         decoder="ruuvi",
         measurements=measurements,
         model="RuuviTag RAWv2",
+        manufacturer="Ruuvi",
         packet_id=None if sequence == _SEQUENCE_NA else sequence,
         mac=None if mac == _MAC_NA else format_mac(mac),
     )
