@@ -122,6 +122,9 @@ class DeviceConfig(BaseModel):
     legacy_silence_keys: ClassVar[tuple[str, ...]] = ("stall_timeout",)
 
     id: str = Field(min_length=1)
+    # What people call the device (Home Assistant's device name); default: the id made
+    # readable ("living_room" -> "Living room").
+    name: str | None = Field(None, min_length=1, max_length=100)
     driver: str
     interval: float | None = Field(None, gt=0)
     # No reading for this long: the device is given up on (restarted: its port reopened,

@@ -17,7 +17,7 @@ import asyncio
 from drivers.ble.config import BleConfig
 from drivers.ble.decoders import Advert, decode
 from drivers.ble.shared import check_scanner, open_source, register_simulated
-from gateway.sdk import DecodeError, DeviceContext, Driver, Measurement
+from gateway.sdk import DecodeError, DeviceContext, DeviceModel, Driver, Measurement
 
 __all__ = ["AdvertDriver"]
 
@@ -56,5 +56,7 @@ class AdvertDriver(Driver[BleConfig]):
                 return
             self._last_raw = raw
             self._decoded = decoded.measurements
+            if decoded.model:  # Home Assistant shows who made it and what it is
+                self.ctx.describe(DeviceModel(decoded.manufacturer, decoded.model))
         if self._decoded:
             self.ctx.emit(self._decoded)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from drivers.ble.characteristics import check_format, normalize_uuid
 from drivers.ble.decoders import DECODERS, AdvertFormat, parse_bindkey
 from drivers.ble.source import ScannerOptions
-from gateway.sdk import DeviceConfig, SensorSpec
+from gateway.sdk import DeviceConfig, DeviceModel, SensorSpec
 
 __all__ = ["SIMULATED", "BleConfig", "CharacteristicConfig", "SimulateConfig"]
 
@@ -69,6 +69,13 @@ class SimulateConfig(_Strict):
     format: AdvertFormat | None = None
     every: float = Field(2.0, gt=0)
     name: str | None = None
+
+
+_DECODER_MODELS = {
+    "bthome": DeviceModel(None, "BTHome v2"),
+    "ruuvi": DeviceModel("Ruuvi Innovations", "RuuviTag RAWv2"),
+    "atc": DeviceModel(None, "ATC/pvvx thermometer"),
+}
 
 
 class BleConfig(DeviceConfig):
@@ -182,6 +189,12 @@ class BleConfig(DeviceConfig):
         if self.mode == "gatt" and self.characteristics and not self.standard:
             return [SensorSpec(c.name, c.name, c.unit) for c in self.characteristics]
         return None
+
+    def device_model(self) -> DeviceModel:
+        """From the configured decoder until the first decoded advert says (``ctx.describe``)."""
+        if self.mode == "gatt":
+            return DeviceModel(None, "Bluetooth LE GATT device")
+        return _DECODER_MODELS.get(self.decoder, DeviceModel(None, "Bluetooth LE sensor"))
 
     def bindkey_bytes(self) -> bytes | None:
         return None if self.bindkey is None else parse_bindkey(self.bindkey.get_secret_value())

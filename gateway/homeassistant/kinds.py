@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ALLOWED_UNITS", "BINARY_KINDS", "SENSOR_KINDS", "Classification", "classify"]
+__all__ = ["ALLOWED_UNITS", "BINARY_KINDS", "KIND_NAMES", "SENSOR_KINDS", "Classification",
+           "classify", "display_name", "ha_unit"]
 
 MEASUREMENT = "measurement"
 TOTAL_INCREASING = "total_increasing"
@@ -21,17 +22,19 @@ DIAGNOSTIC = "diagnostic"
 
 _PRESSURE = frozenset({"Pa", "hPa", "kPa", "bar", "cbar", "mbar", "mmHg", "inHg", "psi"})
 _TEMPERATURE = frozenset({"°C", "°F", "K"})
-_UG_M3 = frozenset({"µg/m³"})
+_UG_M3 = frozenset({"μg/m³"})
 _SPEED = frozenset({"m/s", "km/h", "mph", "ft/s", "mm/s", "in/s", "kn", "mm/d", "mm/h", "in/d",
                     "in/h", "Beaufort"})
 _VOLUME = frozenset({"mL", "L", "m³", "ft³", "CCF", "fl. oz.", "gal"})
 
-# Units Home Assistant accepts per sensor device class (the classes this gateway uses).
+# Units Home Assistant accepts per sensor device class (the classes this gateway uses), spelled
+# as its constants spell them: the micro prefix is U+03BC GREEK SMALL LETTER MU (HA's spelling
+# since mid-2025; see ha_unit for the U+00B5 MICRO SIGN that older releases and our drivers use).
 ALLOWED_UNITS: dict[str, frozenset[str | None]] = {
     "atmospheric_pressure": _PRESSURE,
     "battery": frozenset({"%"}),
     "carbon_dioxide": frozenset({"ppm"}),
-    "conductivity": frozenset({"S/cm", "mS/cm", "µS/cm"}),
+    "conductivity": frozenset({"S/cm", "mS/cm", "μS/cm"}),
     "current": frozenset({"A", "mA"}),
     "distance": frozenset({"mm", "cm", "m", "km", "in", "ft", "yd", "mi"}),
     "duration": frozenset({"d", "h", "min", "s", "ms"}),
@@ -51,12 +54,12 @@ ALLOWED_UNITS: dict[str, frozenset[str | None]] = {
     "speed": _SPEED,
     "temperature": _TEMPERATURE,
     "volatile_organic_compounds": _UG_M3,
-    "voltage": frozenset({"V", "mV", "µV", "kV", "MV"}),
+    "voltage": frozenset({"V", "mV", "μV", "kV", "MV"}),
     "volume": _VOLUME,
     "volume_flow_rate": frozenset({"m³/h", "L/min", "mL/s", "ft³/min", "gal/min"}),
     "volume_storage": _VOLUME,
     "water": frozenset({"m³", "L", "ft³", "CCF", "gal"}),
-    "weight": frozenset({"µg", "mg", "g", "kg", "oz", "lb", "st"}),
+    "weight": frozenset({"μg", "mg", "g", "kg", "oz", "lb", "st"}),
     "wind_direction": frozenset({"°"}),
 }
 
@@ -118,6 +121,21 @@ BINARY_KINDS: dict[str, str | None] = {
     "tamper": "tamper", "vibration": "vibration", "window": "window",
 }
 
+# The entity name a person would give a kind where "the kind, made readable" is not it
+# (acronyms, sizes, symbols). Every other kind: its name with "_" as " ", first letter upper.
+KIND_NAMES: dict[str, str] = {
+    "co2": "CO2", "pm1": "PM1", "pm25": "PM2.5", "pm10": "PM10", "tvoc": "TVOC",
+    "uv_index": "UV index", "rssi": "Signal strength", "tx_power": "Transmit power",
+    "particles_0_3um": "Particles 0.3 μm", "particles_0_5um": "Particles 0.5 μm",
+    "particles_1_0um": "Particles 1.0 μm", "particles_2_5um": "Particles 2.5 μm",
+    "particles_5_0um": "Particles 5.0 μm", "particles_10um": "Particles 10 μm",
+    "acceleration_x": "Acceleration X", "acceleration_y": "Acceleration Y",
+    "acceleration_z": "Acceleration Z",
+    "volume_flow_rate": "Flow rate", "fix_quality": "GPS fix quality",
+    "power_on": "Power", "gas_detected": "Gas", "moisture_detected": "Moisture",
+    "generic_boolean": "State",
+}
+
 _ALIASES = {"pm2_5": "pm25", "pm1_0": "pm1", "pm2.5": "pm25", "carbon_dioxide": "co2"}
 _REPEAT = re.compile(r"^(?P<base>.+)_(?P<n>[0-9]+)$")
 
@@ -142,9 +160,40 @@ def _kind_name(kind: str) -> str:
     return name
 
 
+def display_name(name: str) -> str:
+    """The entity name for a sensor called ``name``: its kind's name from :data:`KIND_NAMES`
+    (``pm2_5`` -> "PM2.5", ``temperature_2`` -> "Temperature 2"), else the name made readable
+    (``outside_air`` -> "Outside air")."""
+    key = name.strip().lower()
+    kind = _kind_name(key)
+    if kind in KIND_NAMES or kind in SENSOR_KINDS or kind in BINARY_KINDS:
+        readable = KIND_NAMES.get(kind) or _readable(kind)
+        repeat = _REPEAT.match(key)
+        if repeat and key not in _ALIASES and kind != key and _kind_name(repeat["base"]) == kind:
+            return f"{readable} {repeat['n']}"
+        return readable
+    return _readable(name)
+
+
+def _readable(text: str) -> str:
+    words = " ".join(text.replace("_", " ").replace("-", " ").split())
+    return words[:1].upper() + words[1:] if words else text
+
+
+def ha_unit(unit: str | None, *, micro_sign: bool = False) -> str | None:
+    """``unit`` as Home Assistant's constants spell it: the micro prefix as U+03BC (current
+    HA), or as U+00B5 MICRO SIGN with ``micro_sign`` (HA releases before the mid-2025 change,
+    such as 2025.4, which warn about U+03BC)."""
+    if unit is None:
+        return None
+    return unit.replace("\u03bc", "\u00b5") if micro_sign else unit.replace("\u00b5", "\u03bc")
+
+
 def classify(kind: str, unit: str | None) -> Classification:
-    """Home Assistant platform, device class, unit and state class for one sensor."""
+    """Home Assistant platform, device class, unit (HA's current spelling: :func:`ha_unit`)
+    and state class for one sensor."""
     name = _kind_name(kind)
+    unit = ha_unit(unit)
     if name in BINARY_KINDS and unit is None:
         return Classification("binary_sensor", BINARY_KINDS[name], None, None)
     entry = SENSOR_KINDS.get(name, _Kind(None, None))  # unknown: no claims at all
