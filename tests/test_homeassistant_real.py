@@ -80,8 +80,11 @@ class GatewayProcess:
             self.proc.wait()
 
 
-def gateway_config(broker: Mosquitto, gateway_id: str, devices: str) -> str:
-    return base_config(broker.port, gateway_id, "[homeassistant]\ndiscovery = true\n") + devices
+def gateway_config(broker: Mosquitto, gateway_id: str, devices: str, ha_extra: str = "") -> str:
+    """``micro_sign``: HA 2025.4 (the newest on this machine's Python 3.13.0) still spells the
+    micro prefix U+00B5 and warns about U+03BC, the default for current HA."""
+    ha = f"[homeassistant]\ndiscovery = true\nmicro_sign = true\n{ha_extra}"
+    return base_config(broker.port, gateway_id, ha) + devices
 
 
 async def our_entities(ha: HomeAssistant, gateway_id: str) -> dict[str, dict[str, Any]]:
@@ -111,7 +114,19 @@ def mqtt_problems(ha: HomeAssistant) -> list[str]:
 
 
 KITCHEN = simulated("kitchen", 1, '["temperature", "humidity", "pressure", "battery"]')
-OFFICE = simulated("office", 1, '["co2", "pm25"]', 'layout = "device"')
+OFFICE = simulated("office", 1, '["co2", "pm25", {name = "office_lamp", min = 0, max = 60, '
+                   'unit = "W"}]', 'layout = "device"\nname = "Home office"')
+STEADY = simulated("vault", 0.5, '[{name = "level", min = 0, max = 100, base = 42, '
+                   'amplitude = 0, noise = 0, drift = 0}]', "deadband = 0")  # sent once
+
+
+def ble(device_id: str, address: str, extra: str) -> str:
+    """A BLE device on the simulated adapter (real decoders, adverts made in-process)."""
+    return (f'[[devices]]\nid = "{device_id}"\ndriver = "ble"\naddress = "{address}"\n'
+            f'adapter = "simulated"\nsimulate = {{ every = 0.5 }}\n{extra}\n')
+
+
+BLE = ble("porch", "A4:C1:38:00:00:01", "") + ble("shed", "C6:00:00:00:00:03", 'decoder = "ruuvi"')
 
 
 async def test_devices_entities_and_states_as_published(
@@ -119,8 +134,8 @@ async def test_devices_entities_and_states_as_published(
     since = datetime.now(UTC)
     root = "sensor-gateway/real"
     async with collect(ha_broker.host, ha_broker.port, f"{root}/#") as sub:
-        with GatewayProcess(tmp_path, gateway_config(ha_broker, "real", KITCHEN + OFFICE)):
-            entities = await ha.wait_for(lambda: _entities_with_states(ha, "real", 6), 60)
+        with GatewayProcess(tmp_path, gateway_config(ha_broker, "real", KITCHEN + OFFICE + BLE)):
+            entities = await ha.wait_for(lambda: _entities_with_states(ha, "real", 12), 60)
             devices = await our_devices(ha, "real")
             states = await ha.states()
 
@@ -129,6 +144,23 @@ async def test_devices_entities_and_states_as_published(
     assert kitchen["via_device_id"] == gateway["id"]
     assert devices["sensor-gateway_real_office"]["via_device_id"] == gateway["id"]
     assert {e["device_id"] for e in entities.values()} <= {d["id"] for d in devices.values()}
+    made = {ident.removeprefix("sensor-gateway_real_"): (d["name"], d["manufacturer"], d["model"])
+            for ident, d in devices.items()}
+    assert made["kitchen"] == ("Kitchen", "sensor-gateway", "simulated device")
+    assert made["office"][0] == "Home office"
+    assert made["shed"] == ("Shed", "Ruuvi Innovations", "RuuviTag RAWv2")  # from the decoder
+    assert made["porch"][1:] == (None, "BTHome v2")
+
+    # Names people would choose, entity ids fixed by the config (stable across restarts).
+    def seen(unique_id: str) -> tuple[str, str]:
+        entity_id = entities[unique_id]["entity_id"]
+        return entity_id, states[entity_id]["attributes"]["friendly_name"]
+
+    assert seen("real_kitchen_temperature") == ("sensor.kitchen_temperature",
+                                                "Kitchen Temperature")
+    assert seen("real_office_pm25") == ("sensor.office_pm25", "Home office PM2.5")
+    assert seen("real_office_co2") == ("sensor.office_co2", "Home office CO2")
+    assert seen("real_office_office_lamp")[1] == "Home office Lamp"  # not "... office lamp"
 
     expected = {  # unique_id -> (device class, unit, state class)
         "real_kitchen_temperature": ("temperature", "°C", "measurement"),
@@ -136,6 +168,9 @@ async def test_devices_entities_and_states_as_published(
         "real_kitchen_pressure": ("atmospheric_pressure", "hPa", "measurement"),
         "real_kitchen_battery": ("battery", "%", "measurement"),
         "real_office_co2": ("carbon_dioxide", "ppm", "measurement"),
+        "real_office_pm25": ("pm25", "\u00b5g/m³", "measurement"),  # HA 2025.4's spelling
+        "real_shed_temperature": ("temperature", "°C", "measurement"),
+        "real_porch_battery": ("battery", "%", "measurement"),
     }
     for unique_id, (device_class, unit, state_class) in expected.items():
         attributes = states[entities[unique_id]["entity_id"]]["attributes"]
@@ -217,3 +252,44 @@ async def _has_devices(ha: HomeAssistant, gateway_id: str, names: set[str], *,
     present = {ident.removeprefix(f"sensor-gateway_{gateway_id}_")
                for ident in devices if ident != f"sensor-gateway_{gateway_id}"}
     return present == names if exactly else names <= present
+
+
+async def _state(ha: HomeAssistant, unique_id: str) -> str | None:
+    entities = {e["unique_id"]: e for e in await ha.entities()}
+    if unique_id not in entities:
+        return None
+    return (await ha.states()).get(entities[unique_id]["entity_id"], {}).get("state")
+
+
+async def test_steady_sensor_has_its_value_at_once(
+        tmp_path: Path, ha: HomeAssistant, ha_broker: Mosquitto) -> None:
+    """Report-by-exception without a heartbeat: the value goes out once, at the moment HA
+    learns of the entity and before it subscribes. It must still show within seconds."""
+    with GatewayProcess(tmp_path, gateway_config(ha_broker, "steady", STEADY)):
+        await ha.wait_for(lambda: _state(ha, "steady_vault_level"), 60)  # discovered
+        state = await ha.wait_for(lambda: _valued(ha, "steady_vault_level"), 8)
+    assert float(state) == 42.0
+    assert mqtt_problems(ha) == []
+
+
+async def _valued(ha: HomeAssistant, unique_id: str) -> str | None:
+    state = await _state(ha, unique_id)
+    return state if state not in (None, UNKNOWN, UNAVAILABLE) else None
+
+
+async def test_home_assistant_restart_shows_every_value_again(
+        tmp_path: Path, ha: HomeAssistant, ha_broker: Mosquitto) -> None:
+    """HA restarted while the gateway runs: after its birth message every entity has a value
+    within seconds, the steady sensor's included (last in the module: restarts the shared HA)."""
+    config = gateway_config(ha_broker, "restart", STEADY + KITCHEN.replace(
+        'id = "kitchen"', 'id = "larder"'))
+    with GatewayProcess(tmp_path, config):
+        await ha.wait_for(lambda: _all_valued(ha, "restart"), 60)
+        before = {u: e["entity_id"] for u, e in (await our_entities(ha, "restart")).items()}
+        await ha.stop()
+        await ha.start()
+        await ha.wait_for(lambda: _all_valued(ha, "restart"), 15)
+        assert float(await _state(ha, "restart_vault_level") or "nan") == 42.0
+        after = {u: e["entity_id"] for u, e in (await our_entities(ha, "restart")).items()}
+    assert after == before  # the same entities, the same entity ids
+    assert mqtt_problems(ha) == []
