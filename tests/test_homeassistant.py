@@ -20,6 +20,7 @@ from support.broker import Mosquitto
 from support.daemon import base_config, simulated
 from support.inproc import running, settings_from
 from support.mqtt import collect
+from support.wait import until
 
 from drivers.ble.decoders import _atc, _bthome, _ruuvi
 from drivers.serial.config import KNOWN_SENSORS
@@ -462,3 +463,25 @@ async def test_last_readings_sent_again_after_discovery_and_ha_birth(
     payloads = {m.payload for m in sub.on(topic)}
     assert len(payloads) == 1  # the same seq and ts every time
     assert len(sub.on(topic)) == 3  # one replay per discovery, not one per message sent
+
+
+async def test_last_readings_sent_again_after_a_reconnect(
+    tmp_path: Path, own_mosquitto: Mosquitto
+) -> None:
+    """The broker restarted without persistence (Home Assistant reconnects and subscribes
+    again): a steady sensor's last reading goes out again after the gateway's reconnect."""
+    steady = simulated("safe", 0.1, '[{name = "level", min = 0, max = 100, base = 7, '
+                       'amplitude = 0, noise = 0, drift = 0}]', "deadband = 0")
+    text = ha_config(own_mosquitto.port, "ha-rc", steady).replace(
+        "discovery = true\n", "discovery = true\nreplay_delays = [0.3]\n")
+    topic = "sensor-gateway/ha-rc/safe/level"
+    async with running(settings_from(tmp_path, text)) as gateway:
+        # the reading and its replay after discovery, both acknowledged by the broker
+        await until(lambda: gateway.publisher.published >= 2)
+        assert gateway.buffer.stats().queued + gateway.buffer.stats().inflight == 0
+        own_mosquitto.kill()
+        own_mosquitto.start()
+        async with collect(own_mosquitto.host, own_mosquitto.port, topic) as again:
+            await again.wait_for(lambda: again.on(topic), timeout=15)
+        assert gateway.devices["safe"].readings == 1  # not a new reading: the last one again
+    assert again.on(topic)[0].json["seq"] == 1 and again.on(topic)[0].json["value"] == 7
