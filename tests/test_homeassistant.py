@@ -441,6 +441,9 @@ def test_gateway_in_entity_ids_and_micro_sign_options(tmp_path: Path) -> None:
     assert (pm25["object_id"], pm25["default_entity_id"]) == ("gw_air_pm25", "sensor.gw_air_pm25")
     assert pm25["unit_of_measurement"] == "\u00b5g/m³"  # for HA releases before mid-2025
     assert pm25["unique_id"] == "gw_air_pm25"  # unchanged by either option
+    from gateway.homeassistant.discovery import entity_slug
+
+    assert entity_slug("Office-2 \u00dc_pm2.5") == "office_2_pm2_5"  # HA's id alphabet only
 
 
 async def test_last_readings_sent_again_after_discovery_and_ha_birth(

@@ -57,6 +57,11 @@ def ha_id(text: str) -> str:
     return _NOT_HA.sub("_", text).strip("_") or "unnamed"
 
 
+def entity_slug(text: str) -> str:
+    """``text`` in Home Assistant's entity id alphabet (``[a-z0-9_]``, no ``_`` at the ends)."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "unnamed"
+
+
 def expected_sensors(config: DeviceConfig) -> dict[str, tuple[str, str | None]]:
     """Sensor name -> (kind, unit) for what the config says the device publishes."""
     return {spec.name: (spec.kind, spec.unit) for spec in config.sensor_specs() or []}
@@ -96,7 +101,6 @@ class Naming:
         self.gateway = settings.gateway.id
         self.topics = TopicLayout(settings.topic_root)
         self.gateway_ident = f"{ORIGIN}_{ha_id(self.gateway)}"
-
         self.gateway_in_ids = settings.homeassistant.gateway_in_entity_ids
         self.micro_sign = settings.homeassistant.micro_sign
         self.qos = settings.mqtt.qos
@@ -105,9 +109,10 @@ class Naming:
         return ha_id(f"{self.gateway}_{sanitize(device_id)}")
 
     def object_id(self, device_id: str, sensor: str) -> str:
-        """The entity id's object part, fixed (not derived from names that may change)."""
+        """The entity id's object part, fixed by the config (not derived from names that may
+        change), in Home Assistant's entity id alphabet ``[a-z0-9_]``."""
         parts = [self.gateway] if self.gateway_in_ids else []
-        return ha_id("_".join([*parts, sanitize(device_id), sanitize(sensor)])).lower()
+        return entity_slug("_".join([*parts, sanitize(device_id), sanitize(sensor)]))
 
     def config_topic(self, node: str) -> str:
         return f"{self.prefix}/device/{node}/config"
@@ -226,8 +231,8 @@ def gateway_payload(settings: Settings) -> dict[str, Any]:
         "components": {"status": {
             "platform": "binary_sensor", "name": "Status", "device_class": "connectivity",
             "entity_category": "diagnostic", "unique_id": f"{naming.gateway_ident}_status",
-            "object_id": f"{ha_id(settings.gateway.id).lower()}_status",
-            "default_entity_id": f"binary_sensor.{ha_id(settings.gateway.id).lower()}_status",
+            "object_id": entity_slug(f"{settings.gateway.id}_status"),
+            "default_entity_id": f"binary_sensor.{entity_slug(settings.gateway.id + '_status')}",
             "state_topic": naming.topics.gateway_status, "qos": settings.mqtt.qos,
             "payload_on": "online", "payload_off": "offline",
         }},
