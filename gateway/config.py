@@ -131,11 +131,21 @@ class BufferSection(StrictModel):
 
 
 class HomeAssistantSection(StrictModel):
-    """Home Assistant MQTT discovery (see gateway/homeassistant.py)."""
+    """Home Assistant MQTT discovery (see gateway/homeassistant/discovery.py)."""
 
     discovery: bool = False
     prefix: str = Field("homeassistant", min_length=1)
     support_url: str | None = None  # origin.support_url in the discovery payloads
+    # Entity ids begin with the gateway id (sensor.<gateway>_<device>_<sensor>) instead of
+    # sensor.<device>_<sensor>: two gateways with the same device ids never collide.
+    gateway_in_entity_ids: bool = False
+    # Spell the micro prefix of units (µg/m³) with U+00B5 MICRO SIGN, as Home Assistant up to
+    # its mid-2025 change does (2025.4 warns about U+03BC); default: U+03BC, as current HA.
+    micro_sign: bool = False
+    # Seconds after a discovery message is sent until every sensor's current reading is sent
+    # again (Home Assistant subscribes to a new entity's state topic only after discovery).
+    replay_delays: tuple[Annotated[float, Field(gt=0, le=300)], ...] = Field(
+        (2.0, 10.0), min_length=1, max_length=5)
 
     @model_validator(mode="after")
     def _prefix_is_a_topic(self) -> Self:

@@ -38,7 +38,7 @@ class Gateway:
         self.devices: dict[str, Device] = {}
         self.discovery: Discovery | None = None
         if settings.homeassistant.discovery:
-            self.discovery = Discovery(settings, self.publisher)
+            self.discovery = Discovery(settings, self.publisher, replay=self._replay)
         self.ready = asyncio.Event()
         self._device_tasks: dict[str, asyncio.Task[None]] = {}
         # sd_notify, reload, metrics, stats, loop health
@@ -109,12 +109,19 @@ class Gateway:
         """A device left the config: its retained status becomes ``offline``."""
         self._device_status(device_id, False)
 
+    def _replay(self, device_id: str) -> None:
+        """Home Assistant discovery went out: the device's last readings again, a bit later."""
+        if (device := self.devices.get(device_id)) is not None:
+            device.replay()
+
     def _device_status(self, device_id: str, online: bool) -> None:
         status = ONLINE if online else OFFLINE
         self.publisher.set_status(self.topics.device_status(device_id), status)
 
     async def _shutdown(self, publisher: asyncio.Task[None]) -> None:
         log.info("stopping: %d devices", len(self._device_tasks))
+        if self.discovery is not None:
+            self.discovery.close()
         for task in self._device_tasks.values():
             task.cancel()
         await asyncio.gather(*self._device_tasks.values(), return_exceptions=True)

@@ -125,6 +125,9 @@ class DeviceConfig(BaseModel):
             "The device's name, unique in the file: its topic level (sanitised: "
             '`+`, `#`, `/`, control characters and white space become `_`) and its '
             'Home Assistant id.'))
+    name: str | None = Field(None, min_length=1, max_length=100, description=(
+            "What people call the device: Home Assistant's device name. Default: "
+            'the id made readable ("living_room" -> "Living room").'))
     driver: str = Field(description=(
             "The driver kind, which decides the device's other keys."))
     interval: float | None = Field(None, gt=0, description=(

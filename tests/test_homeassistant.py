@@ -2,7 +2,8 @@
 
 The tables below are Home Assistant's own rules, copied from its documentation and its
 ``homeassistant/components/sensor/const.py`` (``DEVICE_CLASS_UNITS``,
-``DEVICE_CLASS_STATE_CLASSES``) and the MQTT integration's device-discovery section, written
+``DEVICE_CLASS_STATE_CLASSES``; units as its current constants spell them, the micro prefix as
+U+03BC) and the MQTT integration's device-discovery section, written
 out independently of gateway/ha_kinds.py so that a wrong mapping there fails here.
 """
 
@@ -19,6 +20,7 @@ from support.broker import Mosquitto
 from support.daemon import base_config, simulated
 from support.inproc import running, settings_from
 from support.mqtt import collect
+from support.wait import until
 
 from drivers.ble.decoders import SENSORS, _atc, _bthome, _ruuvi
 from drivers.iio.channels import TYPES as IIO_TYPES
@@ -152,7 +154,7 @@ def test_every_builtin_kind_maps_to_what_ha_accepts(kind: str, unit: str | None)
     entry |= {k: v for k, v in {"device_class": c.device_class, "state_class": c.state_class,
                                 "unit_of_measurement": c.unit}.items() if v is not None}
     check_component("x", entry)
-    assert c.unit == (None if unit is None else unit.replace("µ", "μ"))
+    assert c.unit == (unit.replace("\u00b5", "\u03bc") if unit else unit)  # HA's spelling
 
 
 @pytest.mark.parametrize(("kind", "unit", "expected"), [
@@ -297,7 +299,7 @@ async def test_removed_device_is_removed_on_next_start(
     assert components["temperature"]["unique_id"] == "ha-rm_keep_temperature"
     async with collect(mosquitto.host, mosquitto.port, "homeassistant/device/+/config") as late:
         await late.wait_for(lambda: late.on(keep) and late.on(other))
-    assert late.on(keep)[0].json["device"]["name"] == "keep"
+    assert late.on(keep)[0].json["device"]["name"] == "Keep"
     assert not late.on(gone)  # no retained config is left for it
     await publish(mosquitto, other, b"", retain=True)
 
@@ -406,3 +408,103 @@ async def test_configs_come_back_after_a_broker_restart_without_persistence(
             await again.wait_for(lambda: again.on(topic), timeout=15)
         assert gateway.publisher.reconnects >= 1
     assert again.on(topic)[0].json == sub.on(topic)[0].json
+
+
+def _discovery_for(tmp_path: Path, homeassistant: str, devices: str) -> Publisher:
+    """Discovery on a real, unconnected Publisher: its retained state is what it would send."""
+    from gateway.core.topics import TopicLayout
+    from gateway.delivery.buffer import MemoryBuffer
+
+    path = tmp_path / "c.toml"
+    path.write_text(f'[gateway]\nid = "gw"\n[mqtt]\nqos = 0\n[homeassistant]\ndiscovery = true\n'
+                    f"{homeassistant}\n{devices}")
+    settings = load_config(path)
+    publisher = Publisher(settings.mqtt, TopicLayout(settings.topic_root), MemoryBuffer(), "x")
+    Discovery(settings, publisher).start(settings.expanded_devices())
+    return publisher
+
+
+def test_names_people_would_choose(tmp_path: Path) -> None:
+    devices = (
+        simulated("greenhouse", 1, '["temperature", {name = "greenhouse_humidity", '
+                  'profile = "humidity"}, {name = "outside_air", profile = "temperature"}]')
+        + simulated("air", 1, '["pm25", "co2", "battery"]', 'name = "Living room air"')
+        + '[[devices]]\nid = "dust"\ndriver = "serial"\nport = "/dev/null"\nprotocol = "pms5003"\n'
+    )
+    publisher = _discovery_for(tmp_path, "", devices)
+    greenhouse = json.loads(publisher.retained("homeassistant/device/gw_greenhouse/config") or "")
+    air = json.loads(publisher.retained("homeassistant/device/gw_air/config") or "")
+    dust = json.loads(publisher.retained("homeassistant/device/gw_dust/config") or "")
+    assert greenhouse["device"]["name"] == "Greenhouse"  # the id made readable
+    assert air["device"]["name"] == "Living room air"  # the device's own `name`
+    names = {cid: c["name"] for cid, c in greenhouse["components"].items()}
+    assert names == {"temperature": "Temperature", "greenhouse_humidity": "Humidity",
+                     "outside_air": "Outside air"}  # never the device's name again
+    assert {c["name"] for c in air["components"].values()} == {"PM2.5", "CO2", "Battery"}
+    dust_names = {c["name"] for c in dust["components"].values()}
+    assert {"PM1", "PM2.5", "PM10", "Particles 0.3 \u03bcm", "Particles 10 \u03bcm"} <= dust_names
+    assert dust["device"]["manufacturer"] == "Plantower"
+    # entity ids fixed by the config, not by names that may change; qos on every component
+    temp = greenhouse["components"]["temperature"]
+    assert (temp["object_id"], temp["default_entity_id"]) == (
+        "greenhouse_temperature", "sensor.greenhouse_temperature")
+    for body in (greenhouse, air, dust):
+        assert all(c["qos"] == 0 for c in body["components"].values())
+    assert air["components"]["pm25"]["unit_of_measurement"] == "\u03bcg/m³"  # HA's constant
+
+
+def test_gateway_in_entity_ids_and_micro_sign_options(tmp_path: Path) -> None:
+    publisher = _discovery_for(tmp_path, "gateway_in_entity_ids = true\nmicro_sign = true",
+                               simulated("air", 1, '["pm25"]'))
+    air = json.loads(publisher.retained("homeassistant/device/gw_air/config") or "")
+    pm25 = air["components"]["pm25"]
+    assert (pm25["object_id"], pm25["default_entity_id"]) == ("gw_air_pm25", "sensor.gw_air_pm25")
+    assert pm25["unit_of_measurement"] == "\u00b5g/m³"  # for HA releases before mid-2025
+    assert pm25["unique_id"] == "gw_air_pm25"  # unchanged by either option
+    from gateway.homeassistant.discovery import entity_slug
+
+    assert entity_slug("Office-2 \u00dc_pm2.5") == "office_2_pm2_5"  # HA's id alphabet only
+
+
+async def test_last_readings_sent_again_after_discovery_and_ha_birth(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """A steady sensor under report-by-exception publishes once; Home Assistant, subscribing
+    only after discovery, would never see it. Its reading is sent again ``replay_delays``
+    after every discovery (here 0.5 s): an exact duplicate, same seq and ts."""
+    steady = simulated("vault", 0.1, '[{name = "level", min = 0, max = 100, base = 42, '
+                       'amplitude = 0, noise = 0, drift = 0}]', "deadband = 0")
+    text = ha_config(mosquitto.port, "ha-replay", steady).replace(
+        "discovery = true\n", "discovery = true\nreplay_delays = [0.5]\n")
+    topic = "sensor-gateway/ha-replay/vault/level"
+    async with collect(mosquitto.host, mosquitto.port, topic) as sub:
+        async with running(settings_from(tmp_path, text)) as gateway:
+            await sub.wait_for(lambda: len(sub.on(topic)) >= 2, timeout=10)
+            await publish(mosquitto, "homeassistant/status", "online")  # HA (re)started
+            await sub.wait_for(lambda: len(sub.on(topic)) >= 3, timeout=10)
+            assert gateway.devices["vault"].readings == 1  # one reading, sent three times
+    payloads = {m.payload for m in sub.on(topic)}
+    assert len(payloads) == 1  # the same seq and ts every time
+    assert len(sub.on(topic)) == 3  # one replay per discovery, not one per message sent
+
+
+async def test_last_readings_sent_again_after_a_reconnect(
+    tmp_path: Path, own_mosquitto: Mosquitto
+) -> None:
+    """The broker restarted without persistence (Home Assistant reconnects and subscribes
+    again): a steady sensor's last reading goes out again after the gateway's reconnect."""
+    steady = simulated("safe", 0.1, '[{name = "level", min = 0, max = 100, base = 7, '
+                       'amplitude = 0, noise = 0, drift = 0}]', "deadband = 0")
+    text = ha_config(own_mosquitto.port, "ha-rc", steady).replace(
+        "discovery = true\n", "discovery = true\nreplay_delays = [0.3]\n")
+    topic = "sensor-gateway/ha-rc/safe/level"
+    async with running(settings_from(tmp_path, text)) as gateway:
+        # the reading and its replay after discovery, both acknowledged by the broker
+        await until(lambda: gateway.publisher.published >= 2)
+        assert gateway.buffer.stats().queued + gateway.buffer.stats().inflight == 0
+        own_mosquitto.kill()
+        own_mosquitto.start()
+        async with collect(own_mosquitto.host, own_mosquitto.port, topic) as again:
+            await again.wait_for(lambda: again.on(topic), timeout=15)
+        assert gateway.devices["safe"].readings == 1  # not a new reading: the last one again
+    assert again.on(topic)[0].json["seq"] == 1 and again.on(topic)[0].json["value"] == 7

@@ -18,7 +18,7 @@ from pydantic import (
 
 from drivers.ble.bindkey import KEY_SOURCES, read_bindkey
 from drivers.ble.characteristics import check_format, normalize_uuid
-from drivers.ble.decoders import DECODERS, AdvertFormat
+from drivers.ble.decoders import DECODERS, RUUVI_MAKER, AdvertFormat
 from drivers.ble.source import ScannerOptions
 from gateway.sdk import DeviceConfig, DeviceModel, SensorSpec
 
@@ -81,6 +81,13 @@ class SimulateConfig(_Strict):
     format: AdvertFormat | None = None
     every: float = Field(2.0, gt=0)
     name: str | None = None
+
+
+_DECODER_MODELS = {
+    "bthome": DeviceModel(None, "BTHome v2"),
+    "ruuvi": DeviceModel(RUUVI_MAKER, "RuuviTag RAWv2"),
+    "atc": DeviceModel(None, "ATC/pvvx thermometer"),
+}
 
 
 class BleConfig(DeviceConfig):
@@ -200,17 +207,17 @@ class BleConfig(DeviceConfig):
             return [SensorSpec(c.name, c.name, c.unit) for c in self.characteristics]
         return None
 
+    def device_model(self) -> DeviceModel:
+        """From the configured decoder until the first decoded advert says (``ctx.describe``)."""
+        if self.mode == "gatt":
+            return DeviceModel(None, "BLE GATT sensor")
+        generic = "BLE sensor" if self.decoder == "auto" else f"BLE sensor ({self.decoder})"
+        return _DECODER_MODELS.get(self.decoder, DeviceModel(None, generic))
+
     def bindkey_bytes(self) -> bytes | None:
         """The device's key, from whichever of ``bindkey``, ``bindkey_file``, ``bindkey_env``
         is set (read when the config was loaded)."""
         return self._key
-
-    def device_model(self) -> DeviceModel:
-        """Until a decoder names the device (``ctx.describe``): what the config says."""
-        if self.mode == "gatt":
-            return DeviceModel(None, "BLE GATT sensor")
-        return DeviceModel(None, "BLE sensor" if self.decoder == "auto" else
-                           f"BLE sensor ({self.decoder})")
 
     def simulation(self) -> tuple[AdvertFormat, SimulateConfig]:
         """The simulated device's advert format and settings."""

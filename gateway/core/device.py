@@ -98,6 +98,7 @@ class Device:
         self._cap = config.publish_interval()
         self._error_logged: dict[str, tuple[float, int]] = {}
         self._device_topic = topics.device(self.device_id)
+        self._last: dict[str, bytes] = {}  # state topic -> the last payload published on it
 
     # --- DeviceContext ---------------------------------------------------------------------
 
@@ -136,6 +137,7 @@ class Device:
             seq = self._seqs.get(sensor.key, 0) + 1
             self._seqs[sensor.key] = seq
             payload = json_bytes({"value": m.value, "unit": m.unit, "ts": iso, "seq": seq})
+            self._last[sensor.topic] = payload
             self._buffer.put(Entry(sensor.topic, payload, self.device_id))
             count += 1
         return count
@@ -150,8 +152,9 @@ class Device:
         readings = {sanitize(m.name): {"value": m.value, "unit": m.unit} for m in measurements}
         seq = self._seqs.get(self._device_topic, 0) + 1
         self._seqs[self._device_topic] = seq
-        body = {"ts": iso_ms(now), "seq": seq, "readings": readings}
-        self._buffer.put(Entry(self._device_topic, json_bytes(body), self.device_id))
+        body = json_bytes({"ts": iso_ms(now), "seq": seq, "readings": readings})
+        self._last[self._device_topic] = body
+        self._buffer.put(Entry(self._device_topic, body, self.device_id))
         return len(readings)
 
     def _add_sensor(self, first: Measurement) -> _Sensor:
@@ -161,6 +164,16 @@ class Device:
         if self._on_new_sensor is not None:
             self._on_new_sensor(self.device_id, first)
         return sensor
+
+    def replay(self) -> int:
+        """Send the last reading of every sensor again, an exact duplicate (same ``seq`` and
+        ``ts``), for a consumer that subscribed after it went out (Home Assistant after
+        discovery). Not while the device is offline: its readings are stale. How many."""
+        if not self.online:
+            return 0
+        for topic, payload in self._last.items():
+            self._buffer.put(Entry(topic, payload, self.device_id))
+        return len(self._last)
 
     def describe(self, model: DeviceModel) -> None:
         if model != self.model:

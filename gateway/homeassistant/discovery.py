@@ -9,6 +9,16 @@ message is then sent again with the new component.
 
 - Re-announced when Home Assistant says ``online`` on ``<prefix>/status`` and after every
   reconnect (the configs are retained state of the publisher).
+- Values at once: Home Assistant subscribes to a new entity's state topic only after it has
+  processed the discovery message (~200 ms later), and readings are not retained. So whenever
+  discovery goes out (start, reconnect, HA's birth, a sensor announced at run time), every
+  sensor's last published reading is sent again ``replay_delays`` seconds later (default 2 s
+  and 10 s): an exact duplicate, same ``seq`` and ``ts``, which the delivery contract allows.
+  A steady sensor under report-by-exception so shows its value within seconds, not at its
+  next heartbeat (or never, without one).
+- Names: the device is ``name`` (default: its id made readable); each entity is named from
+  the kinds table ("Temperature", "PM2.5"), never repeating the device name, and gets a fixed
+  entity id ``<device>_<sensor>`` (``gateway_in_entity_ids``: ``<gateway>_<device>_<sensor>``).
 - Removal: the daemon subscribes to ``<prefix>/device/+/config``; a retained config that
   names this gateway as its ``via_device`` but belongs to no configured device is removed with
   an empty retained payload (so a device deleted from the config disappears on the next start).
@@ -16,6 +26,7 @@ message is then sent again with the new component.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -24,9 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
 from gateway.core.topics import TopicLayout, sanitize
-from gateway.homeassistant.kinds import Classification, classify
+from gateway.homeassistant.kinds import Classification, classify, display_name, ha_unit
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from gateway.config import Settings
     from gateway.core.readings import Measurement
     from gateway.mqtt.publisher import Publisher
@@ -42,6 +55,11 @@ _NOT_HA = re.compile(r"[^a-zA-Z0-9_-]+")
 def ha_id(text: str) -> str:
     """``text`` as a Home Assistant node/object id (``[a-zA-Z0-9_-]``)."""
     return _NOT_HA.sub("_", text).strip("_") or "unnamed"
+
+
+def entity_slug(text: str) -> str:
+    """``text`` in Home Assistant's entity id alphabet (``[a-z0-9_]``, no ``_`` at the ends)."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "unnamed"
 
 
 def expected_sensors(config: DeviceConfig) -> dict[str, tuple[str, str | None]]:
@@ -83,9 +101,18 @@ class Naming:
         self.gateway = settings.gateway.id
         self.topics = TopicLayout(settings.topic_root)
         self.gateway_ident = f"{ORIGIN}_{ha_id(self.gateway)}"
+        self.gateway_in_ids = settings.homeassistant.gateway_in_entity_ids
+        self.micro_sign = settings.homeassistant.micro_sign
+        self.qos = settings.mqtt.qos
 
     def node(self, device_id: str) -> str:
         return ha_id(f"{self.gateway}_{sanitize(device_id)}")
+
+    def object_id(self, device_id: str, sensor: str) -> str:
+        """The entity id's object part, fixed by the config (not derived from names that may
+        change), in Home Assistant's entity id alphabet ``[a-z0-9_]``."""
+        parts = [self.gateway] if self.gateway_in_ids else []
+        return entity_slug("_".join([*parts, sanitize(device_id), sanitize(sensor)]))
 
     def config_topic(self, node: str) -> str:
         return f"{self.prefix}/device/{node}/config"
@@ -96,6 +123,37 @@ def _origin(settings: Settings) -> dict[str, str]:
     if settings.homeassistant.support_url:
         origin["support_url"] = settings.homeassistant.support_url
     return origin
+
+
+def device_name(config: DeviceConfig) -> str:
+    """What Home Assistant calls the device: its ``name``, else its id made readable."""
+    if config.name:
+        return config.name
+    words = " ".join(sanitize(config.id).replace("_", " ").replace("-", " ").split())
+    return words[:1].upper() + words[1:] if words else config.id
+
+
+def entity_name(config: DeviceConfig, sensor: str) -> str:
+    """The entity's name, shown after the device's: from the kinds table where the sensor is
+    a known kind ("PM2.5"), else the sensor's name made readable, never with the device's name
+    in front ("greenhouse_temperature" on device "greenhouse" is "Temperature")."""
+    for prefix in dict.fromkeys((sanitize(config.id), device_name(config))):
+        rest = _strip_prefix(sensor, prefix)
+        if rest is not None:
+            return display_name(rest)
+    return display_name(sensor)
+
+
+def _strip_prefix(sensor: str, prefix: str) -> str | None:
+    """``sensor`` without a leading device name (case and ``_``/``-``/space insensitive)."""
+    head, name = _words(prefix), _words(sensor)
+    if head and name.startswith(head + "_") and len(name) > len(head) + 1:
+        return name[len(head) + 1:]
+    return None
+
+
+def _words(text: str) -> str:
+    return re.sub(r"[\s_-]+", "_", text.strip().lower())
 
 
 def component(
@@ -109,18 +167,24 @@ def component(
     if config.layout == "device":
         state_topic = naming.topics.device(device_id)
         value = f"value_json.readings[{_jinja_string(sanitize(name))}].value"
+    object_id = naming.object_id(device_id, name)
     entry: dict[str, Any] = {
         "platform": c.platform,
-        "name": name.replace("_", " "),
+        "name": entity_name(config, name),
         "unique_id": f"{naming.node(device_id)}_{ha_id(sanitize(name))}",
+        # HA before 2025.10 reads object_id, later releases default_entity_id
+        "object_id": object_id,
+        "default_entity_id": f"{c.platform}.{object_id}",
         "state_topic": state_topic,
+        "qos": naming.qos,  # HA 2025.4 reads qos per component only
     }
     if c.platform == "binary_sensor":
         entry["value_template"] = "{{ 'ON' if " + value + " else 'OFF' }}"
     else:
         entry["value_template"] = "{{ " + value + " }}"
     optional = {"device_class": c.device_class, "state_class": c.state_class,
-                "unit_of_measurement": c.unit, "entity_category": c.entity_category,
+                "unit_of_measurement": ha_unit(c.unit, micro_sign=naming.micro_sign),
+                "entity_category": c.entity_category,
                 "expire_after": expire_after(config, name)}
     entry.update({k: v for k, v in optional.items() if v is not None})
     return entry
@@ -136,7 +200,7 @@ def device_payload(
     device_id = sanitize(config.id)
     node = naming.node(device_id)
     described = model or config.device_model()
-    device: dict[str, Any] = {"identifiers": [f"{ORIGIN}_{node}"], "name": device_id,
+    device: dict[str, Any] = {"identifiers": [f"{ORIGIN}_{node}"], "name": device_name(config),
                               "model": described.model, "via_device": naming.gateway_ident}
     if described.manufacturer:
         device["manufacturer"] = described.manufacturer
@@ -165,9 +229,11 @@ def gateway_payload(settings: Settings) -> dict[str, Any]:
         "origin": _origin(settings),
         "qos": settings.mqtt.qos,
         "components": {"status": {
-            "platform": "binary_sensor", "name": "status", "device_class": "connectivity",
+            "platform": "binary_sensor", "name": "Status", "device_class": "connectivity",
             "entity_category": "diagnostic", "unique_id": f"{naming.gateway_ident}_status",
-            "state_topic": naming.topics.gateway_status,
+            "object_id": entity_slug(f"{settings.gateway.id}_status"),
+            "default_entity_id": f"binary_sensor.{entity_slug(settings.gateway.id + '_status')}",
+            "state_topic": naming.topics.gateway_status, "qos": settings.mqtt.qos,
             "payload_on": "online", "payload_off": "offline",
         }},
     }
@@ -176,10 +242,15 @@ def gateway_payload(settings: Settings) -> dict[str, Any]:
 class Discovery:
     """Keeps every device's discovery message up to date on the publisher's retained state."""
 
-    def __init__(self, settings: Settings, publisher: Publisher) -> None:
+    def __init__(self, settings: Settings, publisher: Publisher,
+                 replay: Callable[[str], None] | None = None) -> None:
+        """``replay(device_id)`` sends a device's last readings again (see the module doc)."""
         self.settings = settings
         self.publisher = publisher
         self.naming = Naming(settings)
+        self._replay = replay
+        self._pending: dict[float, dict[str, float]] = {}  # delay -> device -> discovery sent
+        self._timers: dict[float, asyncio.TimerHandle] = {}  # delay -> its next replay
         self._configs: dict[str, DeviceConfig] = {}
         self._components: dict[str, dict[str, dict[str, Any]]] = {}
         self._models: dict[str, DeviceModel] = {}  # as drivers described them at run time
@@ -191,6 +262,7 @@ class Discovery:
         prefix = self.naming.prefix
         self.publisher.subscribe(f"{prefix}/status", self._on_ha_status)
         self.publisher.subscribe(f"{prefix}/device/+/config", self._on_config)
+        self.publisher.on_session(lambda: self._replay_later(self._configs))
         gateway_topic = self.naming.config_topic(ha_id(self.settings.gateway.id))
         self._send(gateway_topic, gateway_payload(self.settings))
         self.update(devices)
@@ -244,6 +316,42 @@ class Discovery:
         payload = device_payload(self.settings, self._configs[device_id], components,
                                  self._models.get(device_id))
         self._send(self.naming.config_topic(self.naming.node(device_id)), payload)
+        self._replay_later([device_id])
+
+    def _replay_later(self, device_ids: Iterable[str]) -> None:
+        """``replay_delays`` seconds after the last discovery of each of these devices, send
+        its last readings again (coalesced: one replay per device and delay, however many
+        discovery messages went out in between)."""
+        if self._replay is None:
+            return
+        now = asyncio.get_running_loop().time()
+        for delay in self.settings.homeassistant.replay_delays:
+            pending = self._pending.setdefault(delay, {})
+            pending.update(dict.fromkeys(device_ids, now))
+            self._arm(delay)
+
+    def _arm(self, delay: float) -> None:
+        pending = self._pending.get(delay)
+        if pending and delay not in self._timers:
+            self._timers[delay] = asyncio.get_running_loop().call_at(
+                min(pending.values()) + delay, self._replay_due, delay)
+
+    def _replay_due(self, delay: float) -> None:
+        del self._timers[delay]
+        now = asyncio.get_running_loop().time()
+        pending = self._pending[delay]
+        for device_id in [d for d, sent in pending.items() if sent + delay <= now + 0.01]:
+            del pending[device_id]
+            if device_id in self._configs and self._replay is not None:
+                self._replay(device_id)
+        self._arm(delay)
+
+    def close(self) -> None:
+        """Shutdown: no replay is sent any more."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._pending.clear()
 
     def _send(self, topic: str, payload: dict[str, Any], *, force: bool = False) -> None:
         self._topics.add(topic)
@@ -255,6 +363,7 @@ class Discovery:
         log.info("Home Assistant is online: sending discovery again")
         for config_topic in sorted(self._topics):
             self.publisher.set_retained(config_topic, self._current(config_topic), force=True)
+        self._replay_later(self._configs)
 
     def _current(self, topic: str) -> str:
         return self.publisher.retained(topic) or ""

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ALLOWED_UNITS", "BINARY_KINDS", "DIAGNOSTIC_BINARY", "SENSOR_KINDS", "Classification",
-           "classify", "ha_unit"]
+__all__ = ["ALLOWED_UNITS", "BINARY_KINDS", "DIAGNOSTIC_BINARY", "KIND_NAMES", "SENSOR_KINDS",
+           "Classification", "classify", "display_name", "ha_unit"]
 
 MEASUREMENT = "measurement"
 TOTAL_INCREASING = "total_increasing"
@@ -30,7 +30,9 @@ _SPEED = frozenset({"m/s", "km/h", "mph", "ft/s", "mm/s", "in/s", "kn", "mm/d", 
                     "in/h", "Beaufort"})
 _VOLUME = frozenset({"mL", "L", "m³", "ft³", "CCF", "fl. oz.", "gal"})
 
-# Units Home Assistant accepts per sensor device class (the classes this gateway uses).
+# Units Home Assistant accepts per sensor device class (the classes this gateway uses), spelled
+# as its constants spell them: the micro prefix is U+03BC GREEK SMALL LETTER MU (HA's spelling
+# since mid-2025; see ha_unit for the U+00B5 MICRO SIGN that older releases and our drivers use).
 ALLOWED_UNITS: dict[str, frozenset[str | None]] = {
     "atmospheric_pressure": _PRESSURE,
     "battery": frozenset({"%"}),
@@ -150,6 +152,21 @@ DIAGNOSTIC_BINARY = frozenset({
     "under_voltage", "frequency_capped", "throttled", "soft_temp_limit", "under_voltage_occurred",
     "frequency_capped_occurred", "throttled_occurred", "soft_temp_limit_occurred"})
 
+# The entity name a person would give a kind where "the kind, made readable" is not it
+# (acronyms, sizes, symbols). Every other kind: its name with "_" as " ", first letter upper.
+KIND_NAMES: dict[str, str] = {
+    "co2": "CO2", "pm1": "PM1", "pm25": "PM2.5", "pm10": "PM10", "tvoc": "TVOC",
+    "uv_index": "UV index", "rssi": "Signal strength", "tx_power": "Transmit power",
+    "particles_0_3um": "Particles 0.3 μm", "particles_0_5um": "Particles 0.5 μm",
+    "particles_1_0um": "Particles 1.0 μm", "particles_2_5um": "Particles 2.5 μm",
+    "particles_5_0um": "Particles 5.0 μm", "particles_10um": "Particles 10 μm",
+    "acceleration_x": "Acceleration X", "acceleration_y": "Acceleration Y",
+    "acceleration_z": "Acceleration Z",
+    "volume_flow_rate": "Flow rate", "fix_quality": "GPS fix quality",
+    "power_on": "Power", "gas_detected": "Gas", "moisture_detected": "Moisture",
+    "generic_boolean": "State",
+}
+
 _ALIASES = {"pm2_5": "pm25", "pm1_0": "pm1", "pm2.5": "pm25", "carbon_dioxide": "co2"}
 _REPEAT = re.compile(r"^(?P<base>.+)_(?P<n>[0-9]+)$")
 _INDEXED = re.compile(r"^(?P<base>[a-z_]*[a-z])[0-9]+(?:_.+)?$")  # voltage0, voltage0_voltage1
@@ -194,14 +211,38 @@ def _kind_name(kind: str) -> str:
     return name
 
 
-def ha_unit(unit: str | None) -> str | None:
-    """``unit`` as Home Assistant spells it: the micro prefix as the Greek mu (U+03BC)."""
-    return None if unit is None else unit.replace("\u00b5", "\u03bc")
+def display_name(name: str) -> str:
+    """The entity name for a sensor called ``name``: its kind's name from :data:`KIND_NAMES`
+    (``pm2_5`` -> "PM2.5", ``temperature_2`` -> "Temperature 2"), else the name made readable
+    (``outside_air`` -> "Outside air")."""
+    key = name.strip().lower()
+    kind = _kind_name(key)
+    if kind in KIND_NAMES or kind in SENSOR_KINDS or kind in BINARY_KINDS:
+        readable = KIND_NAMES.get(kind) or _readable(kind)
+        repeat = _REPEAT.match(key)
+        if repeat and key not in _ALIASES and kind != key and _kind_name(repeat["base"]) == kind:
+            return f"{readable} {repeat['n']}"
+        return readable
+    return _readable(name)
+
+
+def _readable(text: str) -> str:
+    words = " ".join(text.replace("_", " ").replace("-", " ").split())
+    return words[:1].upper() + words[1:] if words else text
+
+
+def ha_unit(unit: str | None, *, micro_sign: bool = False) -> str | None:
+    """``unit`` as Home Assistant's constants spell it: the micro prefix as U+03BC (current
+    HA), or as U+00B5 MICRO SIGN with ``micro_sign`` (HA releases before the mid-2025 change,
+    such as 2025.4, which warn about U+03BC)."""
+    if unit is None:
+        return None
+    return unit.replace("\u03bc", "\u00b5") if micro_sign else unit.replace("\u00b5", "\u03bc")
 
 
 def classify(kind: str, unit: str | None) -> Classification:
-    """Home Assistant platform, device class, unit (HA's spelling) and state class for one
-    sensor."""
+    """Home Assistant platform, device class, unit (HA's current spelling: :func:`ha_unit`)
+    and state class for one sensor."""
     name = _kind_name(kind)
     unit = ha_unit(unit)
     if name in BINARY_KINDS and unit is None:

@@ -56,6 +56,7 @@ class Publisher:
         self._statuses: dict[str, str] = {topics.gateway_status: ONLINE}
         self._retained: dict[str, str] = {}  # other retained state (HA discovery configs)
         self._subscriptions: dict[str, MessageHandler] = {}
+        self._session_hooks: list[Callable[[], None]] = []
         self._dirty: set[str] = set()
         self._status_changed = asyncio.Event()
         self._statuses_sent = asyncio.Event()
@@ -90,6 +91,11 @@ class Publisher:
     def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
         """Call ``handler`` for every message on ``topic_filter`` (subscribed on each connect)."""
         self._subscriptions[topic_filter] = handler
+
+    def on_session(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` whenever a new session starts (after subscribing, as every status
+        and retained message is queued to be sent again)."""
+        self._session_hooks.append(hook)
 
     def going_offline(self) -> None:
         """Shutdown: every status we own becomes ``offline``."""
@@ -164,6 +170,8 @@ class Publisher:
         self._dirty.update(self._retained)
         self._status_changed.set()
         self.connected.set()
+        for hook in self._session_hooks:
+            hook()
 
     async def _session(self, client: aiomqtt.Client) -> None:
         for topic_filter in self._subscriptions:  # first: retained messages on them arrive

@@ -37,6 +37,9 @@ class StatsReporter:
         self.send = send
         self.started = time.monotonic()
         self.rate = RateMeter()
+        # The rate's first sample is the start: the first message (one interval in) has a
+        # span to divide by, not a lone sample that reads 0 per minute.
+        self.rate.update(self.started, total_readings(gateway.devices.values()))
         self.sent = 0
 
     async def run(self) -> None:

@@ -80,7 +80,7 @@ async def test_scan_lists_devices_decoders_and_values(bluez_mock: BlueZMock) -> 
     assert "encrypted: set bindkey" in lines["54:48:E6:8F:80:A5"]
     # Issue 13: manufacturer and model of every known device; an encrypted advert without a
     # key says so (its model is readable without the key).
-    assert "Ruuvi RuuviTag RAWv2" in ruuvi and "BTHome v2" in bthome
+    assert "Ruuvi Innovations RuuviTag RAWv2" in ruuvi and "BTHome v2" in bthome
     xiaomi = lines["A4:C1:38:02:83:F4"]
     assert " xiaomi " in xiaomi and "Xiaomi LYWSD03MMC" in xiaomi
     assert "encrypted: set bindkey" in xiaomi

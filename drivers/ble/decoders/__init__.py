@@ -43,6 +43,7 @@ from ._registry import (
     identify,
     match_decoder,
 )
+from ._ruuvi import MANUFACTURER as RUUVI_MAKER
 from ._ruuvi import decode_ruuvi, decode_ruuvi_payload, encode_ruuvi
 from ._sensorpush import SENSORPUSH_UUID, decode_sensorpush
 from ._switchbot import SWITCHBOT_COMPANY_ID, SWITCHBOT_UUIDS, decode_switchbot
@@ -66,6 +67,7 @@ __all__ = [
     "MIBEACON_MODELS",
     "QINGPING_UUID",
     "RUUVI_COMPANY_ID",
+    "RUUVI_MAKER",
     "SENSORPUSH_UUID",
     "SENSORS",
     "SWITCHBOT_COMPANY_ID",

@@ -104,7 +104,7 @@ class Decoded:
     decoder: str
     measurements: tuple[Measurement, ...]
     model: str | None = None
-    manufacturer: str | None = None
+    manufacturer: str | None = None  # who makes devices of this format, where one does
     packet_id: int | None = None
     mac: str | None = None
     encrypted: bool = False

@@ -22,6 +22,7 @@ from ._govee import (
 from ._inkbird import decode_inkbird, identify_inkbird, matches_inkbird
 from ._model import ATC_UUID, BTHOME_UUID, RUUVI_COMPANY_ID, Advert, Decoded, Identity
 from ._qingping import QINGPING_UUID, decode_qingping, encode_qingping, identify_qingping
+from ._ruuvi import MANUFACTURER as RUUVI_MAKER
 from ._ruuvi import decode_ruuvi, encode_ruuvi
 from ._sensorpush import decode_sensorpush, identify_sensorpush, matches_sensorpush
 from ._switchbot import decode_switchbot, identify_switchbot, matches_switchbot
@@ -67,7 +68,7 @@ class Decoder:
 
 def _ruuvi_identity(advert: Advert) -> Identity | None:
     data = advert.manufacturer_data.get(RUUVI_COMPANY_ID, b"")
-    return Identity("Ruuvi", "RuuviTag RAWv2") if data[:1] == b"\x05" else None
+    return Identity(RUUVI_MAKER, "RuuviTag RAWv2") if data[:1] == b"\x05" else None
 
 
 DECODERS: dict[str, Decoder] = {
@@ -151,7 +152,7 @@ def supported_models() -> set[tuple[str, str | None, str]]:
     found: set[tuple[str, str | None, str]] = {
         (d, maker, m) for d, (maker, models) in tables.items() for m in models}
     found |= {("xiaomi", i.manufacturer, i.model) for i in _xiaomi_models.MIBEACON_MODELS.values()}
-    return found | {("ruuvi", "Ruuvi", "RuuviTag RAWv2")}
+    return found | {("ruuvi", RUUVI_MAKER, "RuuviTag RAWv2")}
 
 
 def match_decoder(advert: Advert) -> str | None:

@@ -26,6 +26,8 @@ from ._model import (
     require_length,
 )
 
+MANUFACTURER = "Ruuvi Innovations"  # the maker of RuuviTag (company id 0x0499)
+
 __all__ = ["decode_ruuvi", "decode_ruuvi_payload", "encode_ruuvi"]
 
 _FORMAT_RAWV2 = 5
@@ -85,7 +87,7 @@ def decode_ruuvi_payload(data: bytes) -> Decoded:
         decoder="ruuvi",
         measurements=measurements,
         model="RuuviTag RAWv2",
-        manufacturer="Ruuvi",
+        manufacturer=MANUFACTURER,
         packet_id=None if sequence == _SEQUENCE_NA else sequence,
         mac=None if mac == _MAC_NA else format_mac(mac),
     )
