@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from gateway.config import Settings
 from gateway.core.device import Device
+from gateway.core.rate import ReadingRate
 from gateway.core.resources import SharedResources
 from gateway.core.topics import TopicLayout
 from gateway.delivery import OwnedBuffer, make_buffer
@@ -36,6 +37,7 @@ class Gateway:
         self.publisher = Publisher(settings.mqtt, self.topics, self.instruments or self.buffer,
                                    client_id)
         self.devices: dict[str, Device] = {}
+        self.reading_rate = ReadingRate()  # readings per minute, for STATUS= and <root>/stats
         self.discovery: Discovery | None = None
         if settings.homeassistant.discovery:
             self.discovery = Discovery(settings, self.publisher, replay=self._replay)
@@ -43,6 +45,7 @@ class Gateway:
         self._device_tasks: dict[str, asyncio.Task[None]] = {}
         # sd_notify, reload, metrics, stats, loop health
         self.ops = Operations(self, loader, self.buffer.put)
+        self.publisher.on_state_change = self.ops.status_changed
 
     async def run(self, stop: asyncio.Event) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -80,6 +83,7 @@ class Gateway:
             restart=(gateway.restart_delay_initial, gateway.restart_delay_max),
             on_new_sensor=self.discovery.sensor_seen if self.discovery else None,
             on_describe=self.discovery.model_seen if self.discovery else None,
+            rate=self.reading_rate,
         )
         self.devices[device.device_id] = device
         name = f"device[{device.device_id}]"
@@ -117,6 +121,7 @@ class Gateway:
     def _device_status(self, device_id: str, online: bool) -> None:
         status = ONLINE if online else OFFLINE
         self.publisher.set_status(self.topics.device_status(device_id), status)
+        self.ops.status_changed()
 
     async def _shutdown(self, publisher: asyncio.Task[None]) -> None:
         log.info("stopping: %d devices", len(self._device_tasks))

@@ -236,6 +236,14 @@ class DeviceConfig(BaseModel):
         better ones at run time)."""
         return DeviceModel(None, f"{self.driver} device")
 
+    def stack_modules(self) -> tuple[str, ...]:
+        """Modules this device's driver imports when it runs and that take long to import (its
+        own driver module, bleak, D-Bus, pymodbus...). The daemon imports them before its event
+        loop starts, and in a worker thread for a device that a reload adds, so that no import
+        blocks the loop (a driver still imports lazily: a ``check`` or a serial-only Pi never
+        pays for BLE). A module that fails to import is left to the driver to report."""
+        return ()
+
     def poll_interval(self) -> float:
         """Seconds between two reads of a polled device (``interval``, default 1 s)."""
         return self.interval if self.interval is not None else 1.0

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from pathlib import Path
 
+import pytest
 from support.broker import Mosquitto
 from support.daemon import base_config, simulated
 from support.inproc import running, settings_from
 from support.mqtt import Msg, collect
+from support.wait import until
 
 
 def seqs(messages: list[Msg]) -> list[int]:
@@ -79,3 +83,27 @@ async def test_silent_device_goes_offline(tmp_path: Path, mosquitto: Mosquitto) 
                                == ["online", "offline"], timeout=5)
             assert gateway.devices["mute"].restarts == 0
     assert len(sub.on(f"{root}/mute/temperature")) == 3
+
+
+async def test_still_offline_for_another_cause_is_a_warning(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A port missing at start is logged once; when it then appears but cannot be opened (under
+    systemd: refused by the device policy) that new cause is a warning too, not debug only.
+    The same cause again stays quiet."""
+    port = tmp_path / "port"
+    text = base_config(mosquitto.port, "cause") + (
+        f'[[devices]]\nid = "late"\ndriver = "serial"\nport = "{port}"\nprotocol = "json"\n')
+    caplog.set_level(logging.WARNING, logger="gateway")
+    async with running(settings_from(tmp_path, text)):
+        await until(lambda: "No such file or directory" in caplog.text, timeout=10)
+        port.mkdir()  # the path appears, but is no port: open() fails with another errno
+        await until(lambda: "Is a directory" in caplog.text, timeout=10)
+        await asyncio.sleep(1.5)  # restart_delay_max = 0.5: at least two more retries
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+             and "late" in r.getMessage()]
+    assert "offline: DeviceUnavailable: cannot open" in lines[0]
+    assert "No such file or directory" in lines[0]
+    changed = [line for line in lines if "Is a directory" in line]
+    assert len(changed) == 1 and "still offline, now: DeviceUnavailable: cannot open" in changed[0]
+    assert sum("No such file or directory" in line for line in lines) == 1

@@ -25,6 +25,11 @@ from gateway.sdk import DeviceConfig, DeviceModel, SensorSpec
 __all__ = ["SIMULATED", "BleConfig", "CharacteristicConfig", "SimulateConfig"]
 
 SIMULATED = "simulated"
+# What a BLE device's driver imports when it runs (BleConfig.stack_modules).
+_BLUEZ = ("bleak", "bleak.exc", "bleak.args.bluez", "bleak.assigned_numbers",
+          "bleak.backends.bluezdbus.manager", "bleak.backends.bluezdbus.scanner",
+          "bleak.backends.bluezdbus.client", "dbus_fast", "dbus_fast.aio", "xml.etree.ElementTree")
+_CRYPTO = ("cryptography.hazmat.primitives.ciphers.aead", "cryptography.exceptions")
 TIMEOUT_DEFAULT = 300.0  # seconds without an advert (or a GATT reading) before offline
 HEARTBEAT_DEFAULT = 300.0
 ADAPTER_SILENCE_DEFAULT = 300.0  # nobody heard on an adapter for this long: restart its scan
@@ -213,6 +218,17 @@ class BleConfig(DeviceConfig):
             return DeviceModel(None, "BLE GATT sensor")
         generic = "BLE sensor" if self.decoder == "auto" else f"BLE sensor ({self.decoder})"
         return _DECODER_MODELS.get(self.decoder, DeviceModel(None, generic))
+
+    def stack_modules(self) -> tuple[str, ...]:
+        """bleak and dbus-fast (and xml.etree, which dbus-fast parses BlueZ's introspection
+        with), cryptography for an encrypted BTHome device, bleak-retry-connector for GATT."""
+        driver = "drivers.ble.gatt" if self.mode == "gatt" else "drivers.ble.adverts"
+        crypto = _CRYPTO if self.bindkey_bytes() is not None else ()
+        if self.simulated:
+            return (driver, "drivers.ble.simulator", *crypto)
+        if self.mode == "gatt":
+            return (driver, "drivers.ble.source", *_BLUEZ, "bleak_retry_connector")
+        return (driver, "drivers.ble.source", *_BLUEZ, *crypto)
 
     def bindkey_bytes(self) -> bytes | None:
         """The device's key, from whichever of ``bindkey``, ``bindkey_file``, ``bindkey_env``

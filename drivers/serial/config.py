@@ -182,6 +182,13 @@ class SerialConfig(DeviceConfig):
         known = KNOWN_SENSORS.get(self.protocol)
         return None if known is None else [SensorSpec(n, n, u) for n, u in known.items()]
 
+    def stack_modules(self) -> tuple[str, ...]:
+        """pyserial-asyncio-fast, and pymodbus for Modbus."""
+        stack = ("drivers.serial.driver", "serial", "serial_asyncio_fast")
+        if self.protocol == "modbus":
+            return (*stack, "pymodbus", "pymodbus.client", "pymodbus.exceptions")
+        return stack
+
     def device_model(self) -> DeviceModel:
         if self.protocol == "modbus":
             return DeviceModel(None, f"Modbus RTU unit {self.unit}")

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
+from drivers.serial.access import open_failure, probe_open, reason
 from drivers.serial.config import SerialConfig
 from drivers.serial.protocols import (
     MHZ19,
@@ -72,11 +72,6 @@ def make_framer(config: SerialConfig) -> BinaryFramer | LineFramer:  # noqa: PLR
     raise ValueError(f"not a framed protocol: {config.protocol}")
 
 
-def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return re.sub(r"^\[Errno \d+\] ", "", str(text))
-
-
 @contextlib.asynccontextmanager
 async def open_port(
     config: SerialConfig,
@@ -91,7 +86,8 @@ async def open_port(
             parity=config.parity, stopbits=config.stopbits,
         )
     except (serial.SerialException, OSError, ValueError) as exc:
-        raise DeviceUnavailable(f"cannot open {config.port}: {_reason(exc)}") from exc
+        raise DeviceUnavailable(f"cannot open {config.port}: {open_failure(config.port, exc)}") \
+            from exc
     try:
         yield reader, writer
     finally:
@@ -107,7 +103,7 @@ async def read_chunk(reader: asyncio.StreamReader, port: str) -> bytes:
     try:
         data = await reader.read(4096)
     except (serial.SerialException, OSError) as exc:
-        raise DeviceUnavailable(f"{port} went away: {_reason(exc)}") from exc
+        raise DeviceUnavailable(f"{port} went away: {reason(exc)}") from exc
     if not data:
         raise DeviceUnavailable(f"{port} closed")
     return data
@@ -233,5 +229,6 @@ class ModbusBus:
         if self.client.connected:
             return
         if not await self.client.connect():
-            raise DeviceUnavailable(f"cannot open {self.config.port}")
+            why = probe_open(self.config.port)
+            raise DeviceUnavailable(f"cannot open {self.config.port}" + (f": {why}" if why else ""))
 

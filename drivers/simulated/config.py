@@ -142,3 +142,6 @@ class SimulatedConfig(DeviceConfig):
 
     def device_model(self) -> DeviceModel:
         return DeviceModel("sensor-gateway", "simulated device")
+
+    def stack_modules(self) -> tuple[str, ...]:
+        return ("drivers.simulated.driver",)

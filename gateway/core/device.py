@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from gateway.core import registry
 from gateway.core.backoff import Backoff
+from gateway.core.rate import ReadingRate
 from gateway.core.readings import Measurement, json_bytes
 from gateway.core.report import ReportPolicy
 from gateway.core.resources import SharedResources
@@ -75,6 +76,7 @@ class Device:
         restart: tuple[float, float] = (0.5, 30.0),
         on_new_sensor: Callable[[str, Measurement], None] | None = None,
         on_describe: Callable[[str, DeviceModel], None] | None = None,
+        rate: ReadingRate | None = None,
     ) -> None:
         self.config = config
         self.device_id = sanitize(config.id)
@@ -93,12 +95,14 @@ class Device:
         self._restart = restart
         self._on_new_sensor = on_new_sensor
         self._on_describe = on_describe
+        self._rate = rate  # the daemon's readings-per-minute count (every device adds to it)
         self.model = config.device_model()
         self._sensors: dict[str, _Sensor] = {}
         self._cap = config.publish_interval()
         self._error_logged: dict[str, tuple[float, int]] = {}
         self._device_topic = topics.device(self.device_id)
         self._last: dict[str, bytes] = {}  # state topic -> the last payload published on it
+        self._offline_cause: str | None = None  # why it went (or stays) offline
 
     # --- DeviceContext ---------------------------------------------------------------------
 
@@ -110,6 +114,8 @@ class Device:
         else:
             count = self._emit_sensors(batch, now)
         self.readings += count
+        if count and self._rate is not None:
+            self._rate.add(count)
         if batch:  # heard from, even if nothing was due for publishing
             self.alive()
 
@@ -203,11 +209,17 @@ class Device:
         self.online = True
         self._on_status(self.device_id, True)
 
-    def _set_offline(self, reason: str) -> None:
+    def _set_offline(self, reason: str, cause: str | None = None) -> None:
+        """``cause`` is ``reason`` without what changes every time (the retry delay): a device
+        that is still offline, but now for another cause (the port appeared but is refused), is
+        worth a warning; the same cause again is not."""
         if self.online is not False:
             self.log.warning("offline: %s", reason)
+        elif cause is not None and cause != self._offline_cause:
+            self.log.warning("still offline, now: %s", reason)
         else:
             self.log.debug("still offline: %s", reason)
+        self._offline_cause = cause
         self.online = False
         self._on_status(self.device_id, False)
 
@@ -227,7 +239,7 @@ class Device:
             if self.last_reading > started:
                 backoff.reset()
             delay = backoff.next_delay()
-            self._set_offline(f"{reason}; restarting in {delay:.1f}s")
+            self._set_offline(f"{reason}; restarting in {delay:.1f}s", cause=reason)
             await asyncio.sleep(delay)
 
     async def _run_driver(self) -> None:

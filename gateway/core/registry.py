@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterable
 from functools import cache
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING, cast
 if TYPE_CHECKING:
     from gateway.sdk import Command, DeviceConfig, DeviceContext, Driver
 
-__all__ = ["ENTRY_POINT_GROUP", "commands", "config_models", "create", "known_kinds"]
+__all__ = ["ENTRY_POINT_GROUP", "commands", "config_models", "create", "import_stacks",
+           "known_kinds"]
 
 ENTRY_POINT_GROUP = "sensor_gateway.drivers"
 
@@ -61,3 +63,15 @@ def commands(name: str) -> dict[str, Command]:
     """Each kind's command ``name`` (``SCAN``, ``SIMULATE``) where the kind has one."""
     found = {kind: getattr(_module(kind), name, None) for kind in known_kinds()}
     return {kind: cast("Command", command) for kind, command in found.items() if command}
+
+
+def import_stacks(configs: Iterable[DeviceConfig]) -> None:
+    """Import what these devices' drivers will import (:meth:`DeviceConfig.stack_modules`), so
+    that it does not happen on the event loop. Blocking: call it before the loop starts, or in a
+    worker thread. A module that fails is skipped: its driver reports it when it runs."""
+    names = dict.fromkeys(name for config in configs for name in config.stack_modules())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any import failure is the driver's to report
+            log.debug("preloading %s failed: %s: %s", name, type(exc).__name__, exc)

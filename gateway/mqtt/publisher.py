@@ -53,6 +53,9 @@ class Publisher:
         self.connected = asyncio.Event()
         self.published = 0
         self.reconnects = 0
+        # Called when it connects, and after every ended or failed attempt (the daemon's
+        # STATUS= line follows at once).
+        self.on_state_change: Callable[[], None] | None = None
         self._statuses: dict[str, str] = {topics.gateway_status: ONLINE}
         self._retained: dict[str, str] = {}  # other retained state (HA discovery configs)
         self._subscriptions: dict[str, MessageHandler] = {}
@@ -136,6 +139,7 @@ class Publisher:
                     self.mqtt.host, self.mqtt.port, error, delay)
             failing = True
             self.reconnects += 1
+            self._state_changed()
             await asyncio.sleep(delay)
 
     def _on_connect(self, backoff: Backoff) -> None:
@@ -172,6 +176,11 @@ class Publisher:
         self.connected.set()
         for hook in self._session_hooks:
             hook()
+        self._state_changed()
+
+    def _state_changed(self) -> None:
+        if self.on_state_change is not None:
+            self.on_state_change()
 
     async def _session(self, client: aiomqtt.Client) -> None:
         for topic_filter in self._subscriptions:  # first: retained messages on them arrive

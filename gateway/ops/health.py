@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,61 +24,51 @@ from gateway.ops.systemd import Notifier
 if TYPE_CHECKING:
     from gateway.ops.view import DeviceView, GatewayView, PublisherView
 
-__all__ = ["PublisherHealth", "RateMeter", "Summary", "SystemdReporter", "summarize"]
+__all__ = ["PublisherHealth", "Summary", "SystemdReporter", "summarize", "total_readings"]
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0  # the publisher's MQTT client timeout
 RECONNECT_SLACK = 30.0
-STATUS_PERIOD = 5.0  # seconds between two STATUS= updates when there is no watchdog
+STATUS_PERIOD = 5.0  # seconds between two checks of the STATUS= line (and watchdog pings)
+STATUS_GAP = 0.2  # at most one STATUS= per this many seconds when changes come in a burst
 
 
 @dataclass(frozen=True)
 class Summary:
     devices_online: int
     devices_total: int
-    readings_per_min: float
+    readings: int  # in the last minute, or so far (``full_minute`` False: the first minute)
     buffer_depth: int
     connected: bool
     tried: bool = True  # at least one connection attempt failed or ended
+    full_minute: bool = True
 
     def line(self) -> str:
         broker = "connected" if self.connected else (
             "broker unavailable" if self.tried else "connecting")
-        return (f"{self.devices_online}/{self.devices_total} devices online, "
-                f"{self.readings_per_min:.0f} readings/min, buffer {self.buffer_depth}, {broker}")
-
-
-class RateMeter:
-    """Readings per minute over a sliding window, from a monotonically growing total."""
-
-    def __init__(self, window: float = 60.0) -> None:
-        self.window = window
-        self._samples: deque[tuple[float, int]] = deque()
-
-    def update(self, now: float, total: int) -> float:
-        self._samples.append((now, total))
-        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window:
-            self._samples.popleft()
-        first_t, first_total = self._samples[0]
-        span = now - first_t
-        return 0.0 if span <= 0 else max(0, total - first_total) * 60.0 / span
+        rate = (f"{self.readings} readings/min" if self.full_minute
+                else f"{self.readings} readings so far")
+        return (f"{self.devices_online}/{self.devices_total} devices online, {rate}, "
+                f"buffer {self.buffer_depth}, {broker}")
 
 
 def total_readings(devices: Iterable[DeviceView]) -> int:
     return sum(device.readings for device in devices)
 
 
-def summarize(gateway: GatewayView, rate: float) -> Summary:
+def summarize(gateway: GatewayView) -> Summary:
     devices = list(gateway.devices.values())
     stats = gateway.buffer.stats()
+    readings, full_minute = gateway.reading_rate.last_minute()
     return Summary(
         devices_online=sum(1 for d in devices if d.online),
         devices_total=len(devices),
-        readings_per_min=rate,
+        readings=readings,
         buffer_depth=stats.queued + stats.inflight,
         connected=gateway.publisher.connected.is_set(),
         tried=gateway.publisher.reconnects > 0,
+        full_minute=full_minute,
     )
 
 
@@ -109,7 +98,13 @@ class PublisherHealth:
 
 
 class SystemdReporter:
-    """One task: ``STATUS=`` on change and ``WATCHDOG=1`` every half ``WATCHDOG_USEC``."""
+    """One task: ``STATUS=`` on every change and ``WATCHDOG=1`` every half ``WATCHDOG_USEC``.
+
+    A change of state (a device online or offline, the broker connected or lost) is announced
+    at once (:meth:`poke`); readings and buffer depth, which change all the time, with the
+    periodic check. A burst of changes (a hundred devices coming online) is sent as at most one
+    line per :data:`STATUS_GAP`.
+    """
 
     def __init__(
         self, notifier: Notifier, gateway: GatewayView, publisher: asyncio.Task[None]
@@ -117,27 +112,50 @@ class SystemdReporter:
         self.notifier = notifier
         self.gateway = gateway
         self.health = PublisherHealth(gateway.publisher, publisher)
-        self.rate = RateMeter()
+        self._changed = asyncio.Event()
         self._last_status = ""
         self._last_problem: str | None = None
 
     def status_line(self) -> str:
-        now = time.monotonic()
-        rate = self.rate.update(now, total_readings(self.gateway.devices.values()))
-        return summarize(self.gateway, rate).line()
+        return summarize(self.gateway).line()
+
+    def ready(self) -> None:
+        """``READY=1`` with the STATUS= line (start-up done, or a reload applied)."""
+        line = self.status_line()
+        self.notifier.ready(line)
+        self._last_status = line
+
+    def poke(self) -> None:
+        """Something the STATUS= line shows changed: send it now, not at the next check."""
+        self._changed.set()
 
     async def run(self) -> None:
         interval = self.notifier.watchdog_interval
         tick = STATUS_PERIOD if interval is None else min(interval, STATUS_PERIOD)
         while True:
             self.beat(watchdog=interval is not None)
-            await asyncio.sleep(tick)
+            deadline = time.monotonic() + tick
+            while await self._changed_before(deadline):
+                self.update_status()
+                await asyncio.sleep(STATUS_GAP)
 
-    def beat(self, *, watchdog: bool) -> None:
+    async def _changed_before(self, deadline: float) -> bool:
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self._changed.wait()
+        except TimeoutError:
+            return False
+        self._changed.clear()
+        return True
+
+    def update_status(self) -> None:
         line = self.status_line()
         if line != self._last_status:
             self.notifier.status(line)
             self._last_status = line
+
+    def beat(self, *, watchdog: bool) -> None:
+        self.update_status()
         if not watchdog:
             return
         problem = self.health.problem(time.monotonic())

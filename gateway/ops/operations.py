@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from gateway.config import Settings
+from gateway.core import registry
 from gateway.core.topics import sanitize
 from gateway.delivery.buffer import Entry
 from gateway.ops.health import SystemdReporter
@@ -69,7 +70,12 @@ class Operations:
 
             collector = GatewayCollector(self.gateway, self.loop_monitor, lambda: self.reloads)
             self._spawn(MetricsServer(collector, *address).run(), "ops.metrics")
-        self.notifier.ready(self.reporter.status_line())
+        self.reporter.ready()
+
+    def status_changed(self) -> None:
+        """A device went online or offline, or the broker connection changed."""
+        if self.reporter is not None:
+            self.reporter.poke()
 
     def stop(self) -> None:
         """Shutdown begins: tell systemd, end the background tasks."""
@@ -110,8 +116,10 @@ class Operations:
             self.reloads += 1
             return True
         finally:
-            status = self.reporter.status_line() if self.reporter else ""
-            self.notifier.ready(status)
+            if self.reporter is not None:
+                self.reporter.ready()
+            else:
+                self.notifier.ready()
 
     async def _apply(self, plan: ReloadPlan) -> None:
         gateway = self.gateway
@@ -119,6 +127,8 @@ class Operations:
         for key in plan.needs_restart:
             log.warning("reload: %s changed, but needs a restart to take effect "
                         "(still running with the old value)", key)
+        # A new kind of device (the first BLE one...): its stack is imported off the loop.
+        await asyncio.to_thread(registry.import_stacks, [*plan.changed, *plan.added])
         for device_id in plan.removed:
             await gateway.stop_device(device_id)
             gateway.device_removed(device_id)

@@ -15,7 +15,7 @@ from gateway import __version__
 from gateway.core.readings import json_bytes
 from gateway.core.timefmt import iso_ms
 from gateway.delivery.buffer import Entry
-from gateway.ops.health import RateMeter, total_readings
+from gateway.ops.health import total_readings
 
 if TYPE_CHECKING:
     from gateway.ops.looplag import LoopMonitor
@@ -36,10 +36,6 @@ class StatsReporter:
         self.loop_monitor = loop_monitor
         self.send = send
         self.started = time.monotonic()
-        self.rate = RateMeter()
-        # The rate's first sample is the start: the first message (one interval in) has a
-        # span to divide by, not a lone sample that reads 0 per minute.
-        self.rate.update(self.started, total_readings(gateway.devices.values()))
         self.sent = 0
 
     async def run(self) -> None:
@@ -65,7 +61,7 @@ class StatsReporter:
             "uptime": round(now - self.started, 1),
             "devices": {"total": len(devices), "online": sum(1 for d in devices.values()
                                                              if d.online)},
-            "readings": {"total": total, "per_min": round(self.rate.update(now, total), 1)},
+            "readings": {"total": total, "per_min": float(gateway.reading_rate.last_minute()[0])},
             "mqtt": {"connected": gateway.publisher.connected.is_set(),
                      "published": gateway.publisher.published,
                      "reconnects": gateway.publisher.reconnects},

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from gateway.delivery.instruments import PublishInstruments
     from gateway.sdk import DeviceConfig
 
-__all__ = ["DeviceView", "GatewayControl", "GatewayView", "PublisherView"]
+__all__ = ["DeviceView", "GatewayControl", "GatewayView", "PublisherView", "RateView"]
 
 
 class DeviceView(Protocol):
@@ -55,6 +55,13 @@ class BufferView(Protocol):
     def stats(self) -> BufferStats: ...
 
 
+class RateView(Protocol):
+    def last_minute(self) -> tuple[int, bool]:
+        """Readings in the last minute, and whether the daemon ran for all of it (if not: the
+        readings so far)."""
+        ...
+
+
 class GatewayView(Protocol):
     """The daemon, read-only."""
 
@@ -68,6 +75,8 @@ class GatewayView(Protocol):
     def publisher(self) -> PublisherView: ...
     @property
     def buffer(self) -> BufferView: ...
+    @property
+    def reading_rate(self) -> RateView: ...
     @property
     def instruments(self) -> PublishInstruments | None: ...
 

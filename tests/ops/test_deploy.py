@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -13,6 +11,7 @@ from pathlib import Path
 import pytest
 from support.components import require, which
 from support.daemon import REPO
+from support.wheels import build_wheels
 
 from gateway import __version__
 
@@ -53,7 +52,10 @@ def test_unit_has_what_the_daemon_relies_on() -> None:
     assert unit["User"] == ["sensor-gateway"]
     assert unit["SupplementaryGroups"] == ["dialout bluetooth"]
     assert unit["DevicePolicy"] == ["closed"]
-    assert "char-ttyUSB rw" in unit["DeviceAllow"] and "char-ttyACM rw" in unit["DeviceAllow"]
+    # USB serial by major (a name resolves only against the drivers loaded at start), ttyAMA,
+    # and ttyS0-3 by major:minor (char-ttyS would let in the virtual consoles too).
+    assert unit["DeviceAllow"] == ["char-188 rw", "char-166 rw", "char-204 rw",
+                                   *(f"/dev/char/4:{minor} rw" for minor in range(64, 68))]
     assert "PrivateDevices" not in unit  # it would hide the serial ports
     assert unit["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]  # D-Bus is AF_UNIX
     assert unit["ProtectSystem"] == ["strict"] and unit["NoNewPrivileges"] == ["yes"]
@@ -65,16 +67,8 @@ def test_unit_has_what_the_daemon_relies_on() -> None:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package as a wheel, built offline from a copy of the tree (the tree stays clean)."""
-    require("wheel", importlib.util.find_spec("wheel") is not None, "pip install wheel")
-    src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, src / name)
-    for name in ("gateway", "drivers", "deploy"):
-        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(out), str(src)], check=True, timeout=120)
-    return next(out.glob("sensor_gateway-*.whl"))
+    return build_wheels(tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("src"),
+                        dependencies=False)
 
 
 def install(root: Path, wheel: Path, *extra: str) -> subprocess.CompletedProcess[str]:
