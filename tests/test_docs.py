@@ -32,7 +32,7 @@ FIRST_COMMAND = (
 SECOND_COMMAND = (
     "sudo apt-get update && sudo apt-get install -y python3-venv python3-dev build-essential "
     "pkg-config mosquitto mosquitto-clients dbus libdbus-1-dev libglib2.0-dev libmosquitto-dev "
-    "systemd && python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && "
+    "systemd debootstrap systemd-container && python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && "
     ".venv/bin/python -m pytest")
 ROW = re.compile(r'<tr>\s*<td><code id="(key-[^"]+)">([^<]+)</code></td>\s*'
                  r"<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*</tr>", re.S)
@@ -298,6 +298,18 @@ def test_the_readme_is_a_landing_page_that_starts_with_the_two_commands() -> Non
     assert before.startswith("# sensor-gateway\n") and before.count("\n") <= 4
     between = text[text.index(FIRST_COMMAND): text.index(SECOND_COMMAND)]
     assert "```sh" in between and between.count("\n") <= 6  # nothing but the second's intro
+
+
+def test_ci_installs_what_the_readme_test_command_installs() -> None:
+    """CI runs the README's second command; both install the same system packages."""
+    def packages(command: str) -> set[str]:
+        after = command.split("apt-get install", 1)[1].replace("\\\n", " ")
+        words = after.split("\n")[0].split("&&")[0].split(">")[0].split()
+        return {word for word in words if not word.startswith("-")}
+
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert packages(ci) == packages(SECOND_COMMAND)
+    assert ".venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest" in ci
 
 
 def test_the_readme_links_resolve() -> None:
