@@ -5,23 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support.broker import Mosquitto
 from support.daemon import simulated, write_config
 from support.faults import LoggedDaemon, SeqSubscriber, check_seqs, outbox_seqs
 from support.wait import until
 
 
-def failover_config(tmp_path: Path, gateway_id: str, ports: list[int]) -> Path:
+def failover_config(tmp_path: Path, gateway_id: str, ports: list[int], client: str) -> Path:
     servers = ", ".join(f'"127.0.0.1:{port}"' for port in ports)
     text = (f'[gateway]\nid = "{gateway_id}"\nshutdown_timeout = 5\n'
-            f"[mqtt]\nservers = [{servers}]\nreconnect_delay_max = 0.5\n"
+            f'[mqtt]\nservers = [{servers}]\nreconnect_delay_max = 0.5\nclient = "{client}"\n'
             f'[buffer]\npath = "{tmp_path / "outbox.db"}"\ncommit_interval = 0.1\n'
             + simulated("fo", 0.01))
     return write_config(tmp_path / "config.toml", text)
 
 
+@pytest.mark.parametrize("client", ["lean", "aiomqtt"])
 async def test_the_second_server_takes_over_when_the_first_dies_and_nothing_is_lost(
-    tmp_path: Path,
+    tmp_path: Path, client: str,
 ) -> None:
     # The first broker keeps its sessions on disk: after the test it comes back once, so the
     # subscriber also gets what it had acknowledged to the gateway but not yet passed on.
@@ -29,7 +31,7 @@ async def test_the_second_server_takes_over_when_the_first_dies_and_nothing_is_l
     second = Mosquitto(tmp_path / "b")
     root = "sensor-gateway/fo"
     topic = f"{root}/fo/temperature"
-    cfg = failover_config(tmp_path, "fo", [first.port, second.port])
+    cfg = failover_config(tmp_path, "fo", [first.port, second.port], client)
     with first, second:
         async with (SeqSubscriber(first.host, first.port, f"{root}/#", "fo-a") as on_a,
                     SeqSubscriber(second.host, second.port, f"{root}/#", "fo-b") as on_b):
