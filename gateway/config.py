@@ -97,6 +97,39 @@ class MqttSection(StrictModel):
     max_inflight: int = Field(100, ge=1, le=65535)
     client: Literal["lean", "aiomqtt"] = "lean"  # the data path; see README, Performance
     reconnect_delay_max: float = Field(30.0, gt=0)
+    servers: list[str] | None = Field(
+        None, min_length=1,
+        description="Brokers to fail over between, each `\"host:port\"` (IPv6 in brackets), e.g. "
+        "`[\"mqtt-a.lan:1883\", \"mqtt-b.lan:1883\"]`. Replaces `host` and `port` (set one or the "
+        "other); TLS and credentials apply to every entry. Tried in order; after a lost or failed "
+        "connection the next one is tried, wrapping around. The gateway stays on the server it is "
+        "connected to (it does not return to the first on its own). See docs: delivery.")
+
+    @model_validator(mode="after")
+    def _check_servers(self) -> Self:
+        if self.servers is None:
+            return self
+        if {"host", "port"} & self.model_fields_set:
+            raise ValueError("servers: replaces host and port; set servers or host/port, not both")
+        for index, entry in enumerate(self.servers):
+            try:
+                parse_host_port(entry, key=f"servers[{index}]")
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        if len(set(self.servers)) != len(self.servers):
+            raise ValueError("servers: an entry appears twice")
+        return self
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """Every broker to try, in order: ``servers`` parsed, else ``(host, port)``."""
+        if self.servers is None:
+            return ((self.host, self.port),)
+        return tuple(parse_host_port(entry, key="servers") for entry in self.servers)
+
+    def describe_servers(self) -> str:
+        """``host:port`` of every broker, comma separated (for logs and ``check``)."""
+        return ", ".join(format_host_port(host, port) for host, port in self.addresses)
 
     @model_validator(mode="after")
     def _check_auth_and_tls(self) -> Self:
@@ -166,13 +199,23 @@ class MetricsSection(StrictModel):
         return None if self.listen is None else parse_listen(self.listen)
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``host:port`` (IPv6 in brackets) as ``(host, port)``; ValueError naming ``listen``."""
+def parse_host_port(text: str, *, key: str, example: str = "127.0.0.1:1883") -> tuple[str, int]:
+    """``host:port`` (IPv6 in brackets) as ``(host, port)``; ValueError naming ``key``."""
     host, sep, port = text.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("listen: must be host:port, e.g. \"127.0.0.1:9108\"")
+        raise ValueError(f"{key}: must be host:port, e.g. \"{example}\"")
     return host, int(port)
+
+
+def format_host_port(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """The metrics ``listen`` address; ValueError naming ``listen``."""
+    return parse_host_port(text, key="listen", example="127.0.0.1:9108")
 
 
 def _device_union() -> Any:  # noqa: ANN401 - a union built at run time from the registry
@@ -275,7 +318,7 @@ def _message(error: Any) -> str:  # noqa: ANN401 - pydantic's ErrorDetails
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
-_KEYED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)
+_KEYED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])?): (.+)$", re.DOTALL)
 
 
 def _model_in(tp: Any) -> type[BaseModel] | None:  # noqa: ANN401 - any annotation

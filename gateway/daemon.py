@@ -51,7 +51,7 @@ class Gateway:
         async with contextlib.AsyncExitStack() as stack:
             mqtt = self.settings.mqtt
             if mqtt.embedded_broker:
-                await stack.enter_async_context(embedded_broker(mqtt.host, mqtt.port))
+                await stack.enter_async_context(embedded_broker(*mqtt.addresses[0]))
             await stack.enter_async_context(self.buffer)
             async with asyncio.TaskGroup() as tg:
                 upkeep = tg.create_task(self.buffer.run(), name="buffer")
@@ -62,8 +62,8 @@ class Gateway:
                 self._tg, self._shared = tg, shared
                 for config in self.settings.expanded_devices():
                     self._start_device(tg, shared, config)
-                log.info("running: %d devices, publishing under %s to %s:%d",
-                         len(self.devices), self.topics.root, mqtt.host, mqtt.port)
+                log.info("running: %d devices, publishing under %s to %s",
+                         len(self.devices), self.topics.root, mqtt.describe_servers())
                 self.ops.start(tg, publisher)
                 self.ready.set()
                 await stop.wait()

@@ -201,3 +201,40 @@ def test_old_silence_timeout_names_still_work(
     assert f"'{old}' is now called 'silence_timeout'" in caplog.text
     both = problems(tmp_path, text + "silence_timeout = 5\n")
     assert (f"devices[0].{old}", "replaced by silence_timeout; give only silence_timeout") in both
+
+
+SERVERS = GOOD.replace('host = "broker.lan"\nport = 1883', 'servers = {servers}')
+
+
+def test_servers_replace_host_and_port(tmp_path: Path) -> None:
+    path = write(tmp_path, SERVERS.format(servers='["a.lan:1883", "[::1]:8883", "10.0.0.9:1884"]'))
+    mqtt = load_config(path).mqtt
+    assert mqtt.addresses == (("a.lan", 1883), ("::1", 8883), ("10.0.0.9", 1884))
+    assert mqtt.describe_servers() == "a.lan:1883, [::1]:8883, 10.0.0.9:1884"
+    assert load_config(write(tmp_path, GOOD)).mqtt.addresses == (("broker.lan", 1883),)
+
+
+@pytest.mark.parametrize(("servers", "error"), [
+    ('["a.lan:1883", "b.lan"]', 'mqtt.servers[1]: must be host:port'),
+    ('["a.lan:1883", "b.lan:0"]', 'mqtt.servers[1]: must be host:port'),
+    ('["a.lan:1883", "a.lan:1883"]', "mqtt.servers: an entry appears twice"),
+    ("[]", "mqtt.servers: must not be empty"),
+])
+def test_every_server_is_checked(tmp_path: Path, servers: str, error: str) -> None:
+    path = write(tmp_path, SERVERS.format(servers=servers))
+    result = run_cli("check", "--config", str(path))
+    assert result.returncode == 2 and error in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_servers_and_host_together_is_an_error(tmp_path: Path) -> None:
+    text = GOOD.replace("port = 1883", 'port = 1883\nservers = ["a.lan:1883"]')
+    assert ("mqtt.servers", "replaces host and port; set servers or host/port, not both") in (
+        problems(tmp_path, text))
+
+
+def test_check_lists_every_server(tmp_path: Path) -> None:
+    path = write(tmp_path, SERVERS.format(servers='["a.lan:1883", "b.lan:1883"]'))
+    result = run_cli("check", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "broker: a.lan:1883, b.lan:1883 qos 1" in result.stdout

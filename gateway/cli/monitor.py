@@ -141,7 +141,7 @@ def _table(state: MonitorState) -> Table:
     return table
 
 
-def _client(settings: Settings) -> aiomqtt.Client:
+def _client(settings: Settings, host: str, port: int) -> aiomqtt.Client:
     import aiomqtt  # noqa: PLC0415
 
     from gateway.mqtt.publisher import build_tls_context  # noqa: PLC0415
@@ -149,7 +149,7 @@ def _client(settings: Settings) -> aiomqtt.Client:
     mqtt = settings.mqtt
     secret = mqtt.secret()
     return aiomqtt.Client(
-        mqtt.host, mqtt.port, username=mqtt.username,
+        host, port, username=mqtt.username,
         password=secret.get_secret_value() if secret else None,
         tls_context=build_tls_context(mqtt) if mqtt.tls else None, keepalive=mqtt.keepalive)
 
@@ -158,12 +158,16 @@ async def _watch(settings: Settings, state: MonitorState, out: IO[str] | None) -
     """Receive forever, reconnecting; print plain lines to ``out`` (None: live table)."""
     import aiomqtt  # noqa: PLC0415
 
+    from gateway.config import format_host_port  # noqa: PLC0415
     from gateway.core.backoff import Backoff  # noqa: PLC0415
 
     backoff = Backoff(0.5, 10.0)
+    addresses = settings.mqtt.addresses
+    attempt = 0
     while True:
+        host, port = addresses[attempt % len(addresses)]
         try:
-            async with _client(settings) as client:
+            async with _client(settings, host, port) as client:
                 backoff.reset()
                 await client.subscribe(f"{state.root}/#", qos=1)
                 async for message in client.messages:
@@ -174,8 +178,9 @@ async def _watch(settings: Settings, state: MonitorState, out: IO[str] | None) -
                         for line in lines:
                             print(f"{stamp} {line}", file=out, flush=True)
         except aiomqtt.MqttError as exc:
+            attempt += 1  # the next server, if there are several
             delay = backoff.next_delay()
-            print(f"broker {settings.mqtt.host}:{settings.mqtt.port} unavailable ({exc}); "
+            print(f"broker {format_host_port(host, port)} unavailable ({exc}); "
                   f"retrying in {delay:.1f}s", file=sys.stderr, flush=True)
             await asyncio.sleep(delay)
 

@@ -20,7 +20,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from gateway.config import MqttSection
+from gateway.config import MqttSection, format_host_port
 from gateway.core.backoff import Backoff
 from gateway.core.topics import TopicLayout
 from gateway.delivery.buffer import Buffer, Entry
@@ -51,6 +51,7 @@ class Publisher:
         self.buffer = buffer
         self.client_id = client_id
         self.connected = asyncio.Event()
+        self._server = 0  # index into mqtt.addresses (failover)
         self.published = 0
         self.reconnects = 0
         # Called when it connects, and after every ended or failed attempt (the daemon's
@@ -112,6 +113,17 @@ class Publisher:
 
     # --- the connection loop ---------------------------------------------------------------
 
+    @property
+    def _address(self) -> tuple[str, int]:
+        """The broker this (or the next) connection attempt goes to."""
+        addresses = self.mqtt.addresses
+        return addresses[self._server % len(addresses)]
+
+    @property
+    def server(self) -> str:
+        """``host:port`` of the current broker (for logs)."""
+        return format_host_port(*self._address)
+
     async def run(self) -> None:
         backoff = Backoff(0.2, self.mqtt.reconnect_delay_max)
         failing = False
@@ -135,15 +147,17 @@ class Publisher:
             self.buffer.requeue_inflight()
             delay = backoff.next_delay()
             level = logging.DEBUG if failing else logging.WARNING
-            log.log(level, "broker %s:%d unavailable (%s); retrying in %.1fs",
-                    self.mqtt.host, self.mqtt.port, error, delay)
+            lost = self.server
+            self._server += 1  # failover: the next attempt goes to the next server, if any
+            log.log(level, "broker %s unavailable (%s); retrying %sin %.1fs", lost, error,
+                    "" if self.server == lost else f"with {self.server} ", delay)
             failing = True
             self.reconnects += 1
             self._state_changed()
             await asyncio.sleep(delay)
 
     def _on_connect(self, backoff: Backoff) -> None:
-        log.info("connected to %s:%d", self.mqtt.host, self.mqtt.port)
+        log.info("connected to %s", self.server)
         backoff.reset()
 
     def _client(self) -> aiomqtt.Client:
@@ -151,9 +165,10 @@ class Publisher:
 
         secret = self.mqtt.secret()
         will = aiomqtt.Will(self.topics.gateway_status, OFFLINE, qos=1, retain=True)
+        host, port = self._address
         client = aiomqtt.Client(
-            self.mqtt.host,
-            self.mqtt.port,
+            host,
+            port,
             username=self.mqtt.username,
             password=secret.get_secret_value() if secret else None,
             identifier=self.client_id,
@@ -242,7 +257,7 @@ class Publisher:
     def _lean_client(self) -> contextlib.AbstractAsyncContextManager[LeanClient]:
         secret = self.mqtt.secret()
         return lean_connect(
-            self.mqtt.host, self.mqtt.port,
+            *self._address,
             client_id=self.client_id,
             keepalive=self.mqtt.keepalive,
             window=self.mqtt.max_inflight,
