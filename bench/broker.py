@@ -40,6 +40,7 @@ class Broker:
         workdir.mkdir(parents=True, exist_ok=True)
         lines = [
             f"listener {self.port} 127.0.0.1", "allow_anonymous true", "max_inflight_messages 0",
+            "max_topic_alias 1000",  # MQTT 5 clients: an alias for every topic (default 10)
             f"log_dest file {self.log}",
             # Started as root, Mosquitto drops to its own user, which cannot write here: no log,
             # and no persistence file either (its restarts would silently lose queued messages).

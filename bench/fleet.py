@@ -241,7 +241,7 @@ class Result:
         return "\n".join(lines)
 
 
-WIRE_MODES = {"JSON, MQTT 3.1.1": ""}
+WIRE_MODES = {"JSON, MQTT 3.1.1": "", "JSON, MQTT 5 with topic aliases": "protocol = 5\n"}
 
 
 async def fleet(args: argparse.Namespace, workdir: Path) -> Result:

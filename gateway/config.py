@@ -131,6 +131,34 @@ class MqttSection(StrictModel):
         """``host:port`` of every broker, comma separated (for logs and ``check``)."""
         return ", ".join(format_host_port(host, port) for host, port in self.addresses)
 
+    protocol: Literal["3.1.1", 5] = Field(
+        "3.1.1",
+        description="MQTT version: `\"3.1.1\"` (default, every broker) or `5` (Mosquitto 2, EMQX, "
+        "HiveMQ, VerneMQ...): the broker's limits (Receive Maximum, Maximum Packet Size, Topic "
+        "Alias Maximum, Maximum QoS, Retain Available, Server Keep Alive) are obeyed, reading "
+        "topics are sent once per connection and then as topic aliases, and refusals come with "
+        "reason codes that the log names. Needs `client = \"lean\"`. See docs: delivery.")
+    session_expiry: int = Field(
+        0, ge=0, le=0xFFFFFFFF,
+        description="MQTT 5: seconds the broker keeps this client's session after a disconnect "
+        "(0: the session ends with the connection, as the gateway resends what was not "
+        "acknowledged itself). Only with `protocol = 5`.")
+    message_expiry: int | None = Field(
+        None, ge=1, le=0xFFFFFFFF,
+        description="MQTT 5: seconds after which a reading not yet delivered to a subscriber is "
+        "dropped by the broker (a late subscriber does not get hour-old values as new; counted "
+        "from when the broker receives it). Unset: readings never expire. Only with "
+        "`protocol = 5`.")
+
+    @model_validator(mode="after")
+    def _check_protocol(self) -> Self:
+        if self.protocol == 5 and self.client != "lean":
+            raise ValueError('protocol: MQTT 5 needs client = "lean"')
+        for name in ("session_expiry", "message_expiry"):
+            if name in self.model_fields_set and self.protocol != 5 and getattr(self, name):
+                raise ValueError(f"{name}: an MQTT 5 feature; set protocol = 5")
+        return self
+
     @model_validator(mode="after")
     def _check_auth_and_tls(self) -> Self:
         if self.password is not None and self.password_file is not None:
@@ -290,6 +318,8 @@ def _short_message(kind: str, ctx: dict[str, Any]) -> str | None:  # noqa: PLR09
             return f"must be <= {ctx['le']}"
         case "string_too_short" | "too_short":
             return "must not be empty"
+        case "literal_error":
+            return f"must be {ctx['expected']}"
         case "union_tag_invalid":
             return f"unknown driver {ctx['tag']!r}; known drivers: {ctx['expected_tags']}"
         case "union_tag_not_found":

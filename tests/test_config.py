@@ -237,4 +237,21 @@ def test_check_lists_every_server(tmp_path: Path) -> None:
     path = write(tmp_path, SERVERS.format(servers='["a.lan:1883", "b.lan:1883"]'))
     result = run_cli("check", "--config", str(path))
     assert result.returncode == 0, result.stderr
-    assert "broker: a.lan:1883, b.lan:1883 qos 1" in result.stdout
+    assert "broker: a.lan:1883, b.lan:1883 MQTT 3.1.1 qos 1" in result.stdout
+
+
+@pytest.mark.parametrize(("mqtt", "error"), [
+    ("protocol = 4", ("mqtt.protocol", "must be '3.1.1' or 5")),
+    ('protocol = 5\nclient = "aiomqtt"', ("mqtt.protocol", 'MQTT 5 needs client = "lean"')),
+    ("message_expiry = 60", ("mqtt.message_expiry", "an MQTT 5 feature; set protocol = 5")),
+    ("session_expiry = 60", ("mqtt.session_expiry", "an MQTT 5 feature; set protocol = 5")),
+    ("protocol = 5\nmessage_expiry = 0", ("mqtt.message_expiry", "must be >= 1")),
+])
+def test_mqtt5_options_are_checked(tmp_path: Path, mqtt: str, error: tuple[str, str]) -> None:
+    assert error in problems(tmp_path, GOOD.replace("port = 1883", f"port = 1883\n{mqtt}"))
+
+
+def test_check_names_the_protocol(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("port = 1883", "port = 1883\nprotocol = 5"))
+    result = run_cli("check", "--config", str(path))
+    assert "broker: broker.lan:1883 MQTT 5 qos 1" in result.stdout, result.stdout

@@ -156,7 +156,7 @@ def summary(path: Path, settings: Settings) -> str:
     lines = [
         f"config: {path} (valid)",
         f"gateway id: {settings.gateway.id}",
-        f"broker: {mqtt.describe_servers()} qos {mqtt.qos}, tls {tls}, {auth}"
+        f"broker: {mqtt.describe_servers()} MQTT {mqtt.protocol} qos {mqtt.qos}, tls {tls}, {auth}"
         + (" (embedded broker)" if mqtt.embedded_broker else ""),
         f"topics: {root}/<device>/<sensor>, status {root}/status",
         f"buffer: {_buffer_kind(settings)}, at most {settings.buffer.max_readings} readings, "

@@ -20,6 +20,14 @@ message:
   status), never at a rate that matters.
 
 Anything else the broker sends is framed and ignored.
+
+MQTT 5 (``protocol=5``, :mod:`gateway.mqtt.v5`) on the same shape: the server's Receive Maximum
+caps the window, its Server Keep Alive replaces ours, reading topics go out once per connection
+and then as topic aliases (up to its Topic Alias Maximum), a reading larger than its Maximum
+Packet Size is not sent, and reason codes are read: a PUBACK refusing a reading for good (not
+authorised, topic invalid, too large, payload format) hands it to ``on_rejected``; a refusal
+that may pass (quota exceeded, busy, rate) drops the connection, so the window is sent again
+after the backoff; a server's DISCONNECT names its reason.
 """
 
 from __future__ import annotations
@@ -28,9 +36,11 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.errors import MqttConnectionLost, MqttRefused
+from gateway.mqtt import v5
 from gateway.mqtt.packets import (
     CONNACK,
     CONNACK_REASONS,
@@ -54,7 +64,7 @@ from gateway.mqtt.packets import (
     topic_field,
 )
 
-__all__ = ["LeanClient", "MessageHandler", "Publishable", "Will", "lean_connect"]
+__all__ = ["LeanClient", "MessageHandler", "Mqtt5Options", "Publishable", "Will", "lean_connect"]
 
 MAX_WINDOW = 65_000  # packet ids are 16 bits; leave room for status publishes
 TOPIC_CACHE_MAX = 100_000
@@ -71,9 +81,31 @@ class Publishable(Protocol):
 
 
 MessageHandler = Callable[[str, bytes, bool], None]
+RejectHandler = Callable[[Publishable, str], None]
+
+DISCONNECT_PACKET = 14
+# PUBACK reason codes that refuse this message for good: resending it cannot help.
+PERMANENT_REFUSALS = frozenset({0x87, 0x90, 0x95, 0x99, 0x9A, 0x9B})
+STATUS_RESERVE = 8  # MQTT 5: Receive Maximum slots kept for status publishes and subscribes
+
+
+@dataclass(frozen=True)
+class _Message:
+    """A status or retained message handed to ``on_rejected`` (not a buffer entry)."""
+
+    topic: str
+    payload: bytes
+
+
+class _RefusedForNow(Exception):
+    """An MQTT 5 PUBACK refusing a reading for a reason that may pass (quota, rate, busy)."""
 
 
 def _ignore(_topic: str, _payload: bytes, _retained: bool) -> None:
+    return None
+
+
+def _drop(_entry: Publishable, _reason: str) -> None:
     return None
 
 
@@ -82,16 +114,25 @@ class LeanClient(asyncio.Protocol):
 
     def __init__(self, keepalive: float, window: int,
                  on_acked: Callable[[list[Publishable]], None],
-                 on_message: MessageHandler = _ignore) -> None:
+                 on_message: MessageHandler = _ignore, *, protocol: int = 4,
+                 on_rejected: RejectHandler = _drop,
+                 message_expiry: int | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.keepalive = keepalive
         self.window = max(1, min(window, MAX_WINDOW))
         self._on_acked = on_acked
         self._on_message = on_message
+        self._on_rejected = on_rejected
+        self.protocol = protocol
+        self.server = v5.Connack(session_present=False, reason=0)  # what the server allows
+        self._aliases = v5.TopicAliases(0)
+        self._message_expiry = message_expiry
+        self._expiry = v5.PublishProperties(message_expiry=message_expiry).encode()
+        self._v5_props: dict[str, tuple[bytes, bytes]] = {}  # topic -> (field, properties)
         self._reader = PacketReader()
         self._transport: asyncio.Transport | None = None
-        self._connack: asyncio.Future[int] = loop.create_future()
+        self._connack: asyncio.Future[v5.Connack] = loop.create_future()
         self._error: MqttConnectionLost | None = None
         self._dead = asyncio.Event()
         self._inflight: dict[int, Publishable] = {}
@@ -116,28 +157,60 @@ class LeanClient(asyncio.Protocol):
         try:
             for kind, flags, body in self._reader.packets(data):
                 if kind == PUBACK:
-                    self._puback(packet_id(body), acked)
+                    self._puback(body, acked)
                 elif kind == PUBLISH:
                     self._incoming(flags, body)
                 elif kind == SUBACK:
-                    self._resolve(packet_id(body[:2]), body[2:])
+                    self._suback(body)
                 elif kind == PINGRESP:
                     self.pings_answered += 1
                 elif kind == CONNACK and not self._connack.done():
-                    self._connack.set_result(connack_code(body))
+                    self._connack.set_result(self._parse_connack(body))
+                elif kind == DISCONNECT_PACKET and self.protocol == 5:
+                    reason, text = v5.parse_disconnect(body)
+                    self._fail(f"disconnected by the broker: {v5.reason_text(reason, text)}")
         except ProtocolViolation as exc:
             self._fail(f"protocol error from the broker: {exc}")
+        except _RefusedForNow as exc:  # the window goes again after the backoff
+            self._fail(str(exc))
         finally:
             if acked:  # what the broker confirmed before any bad packet stays confirmed
                 self._on_acked(acked)
                 self._update_room()
 
-    def _puback(self, pid: int, acked: list[Publishable]) -> None:
-        entry = self._inflight.pop(pid, None)
-        if entry is not None:
-            acked.append(entry)
+    def _parse_connack(self, body: bytes) -> v5.Connack:
+        if self.protocol == 5:
+            return v5.parse_connack(body)
+        return v5.Connack(session_present=False, reason=connack_code(body))
+
+    def _puback(self, body: bytes, acked: list[Publishable]) -> None:
+        if self.protocol != 5:
+            pid, reason, text = packet_id(body), 0, None
         else:
+            pid, reason, text = v5.parse_puback(body)
+        entry = self._inflight.pop(pid, None)
+        if reason < 0x80:
+            if entry is not None:
+                acked.append(entry)
+            else:
+                self._resolve(pid, b"")
+            return
+        why = v5.reason_text(reason, text)
+        if reason not in PERMANENT_REFUSALS:  # may pass: resend the window after the backoff
+            if entry is not None:
+                self._inflight[pid] = entry
+            raise _RefusedForNow(f"the broker refused a reading for now: {why}")
+        if entry is not None:
+            self._on_rejected(entry, why)
+        else:  # a status publish: its waiter learns, the session goes on
             self._resolve(pid, b"")
+
+    def _suback(self, body: bytes) -> None:
+        if self.protocol == 5:
+            pid, codes = v5.parse_suback(body)
+            self._resolve(pid, bytes(codes))
+        else:
+            self._resolve(packet_id(body[:2]), body[2:])
 
     def _resolve(self, pid: int, result: bytes) -> None:
         waiter = self._waiting.pop(pid, None)
@@ -145,7 +218,8 @@ class LeanClient(asyncio.Protocol):
             waiter.set_result(result)
 
     def _incoming(self, flags: int, body: bytes) -> None:
-        topic, payload, qos, pid, retained = parse_publish(flags, body)
+        parse = v5.parse_publish if self.protocol == 5 else parse_publish
+        topic, payload, qos, pid, retained = parse(flags, body)
         if qos == 2:
             raise ProtocolViolation("QoS 2 PUBLISH on a QoS 1 subscription")
         self._on_message(topic, payload, retained)
@@ -170,7 +244,7 @@ class LeanClient(asyncio.Protocol):
             self._error = MqttConnectionLost(reason)
         self._dead.set()
         self._room.set()  # wake a waiting sender so it sees the error
-        futures: list[asyncio.Future[int] | asyncio.Future[bytes]] = [
+        futures: list[asyncio.Future[v5.Connack] | asyncio.Future[bytes]] = [
             self._connack, *self._waiting.values()]
         for future in futures:
             if not future.done():
@@ -225,6 +299,9 @@ class LeanClient(asyncio.Protocol):
     def send(self, entries: list[Publishable], qos: int) -> None:
         """Publish ``entries`` with one socket write. QoS 0 entries count as acked at once."""
         self._check()
+        if self.protocol == 5:
+            self._send5(entries, qos)
+            return
         out = bytearray()
         topic_of = self._topic
         if qos:
@@ -252,39 +329,99 @@ class LeanClient(asyncio.Protocol):
         else:
             self._on_acked(entries)
 
+    def _send5(self, entries: list[Publishable], qos: int) -> None:
+        """MQTT 5: the same, with topic aliases, message expiry and the server's size limit."""
+        out = bytearray()
+        sent: list[Publishable] = []
+        limit = self.server.maximum_packet_size
+        for entry in entries:
+            topic, props = self._publish_fields(entry.topic)
+            pid = self._new_id() if qos else 0
+            packet = v5.encode_publish(topic, entry.payload, qos, pid, properties=props)
+            if limit is not None and len(packet) > limit:
+                self._v5_props.pop(entry.topic, None)  # its alias was never set: not used
+                self._on_rejected(entry, f"{len(packet)} bytes, more than the broker's "
+                                         f"Maximum Packet Size of {limit}")
+                continue
+            if qos:
+                self._inflight[pid] = entry
+            sent.append(entry)
+            out += packet
+        if out:
+            self._write(out)
+        if qos:
+            self._update_room()
+        elif sent:
+            self._on_acked(sent)
+
+    def _publish_fields(self, topic: str) -> tuple[bytes, bytes]:
+        """The topic field and properties of a reading's PUBLISH: the full topic with a new
+        alias the first time, then an empty topic and the alias."""
+        known = self._v5_props.get(topic)
+        if known is not None:
+            return known
+        alias, _ = self._aliases.alias(topic)
+        expiry = self._expiry
+        if alias is None:
+            return self._topic(topic), expiry
+        props = v5.PublishProperties(
+            message_expiry=self.message_expiry, topic_alias=alias).encode()
+        self._v5_props[topic] = (b"\x00\x00", props)
+        return self._topic(topic), props
+
+    @property
+    def message_expiry(self) -> int | None:
+        return self._message_expiry
+
+    def _encode_one(self, topic: str, data: bytes, qos: int, pid: int, retain: bool) -> bytes:
+        """A status or retained message: the full topic, no alias, no expiry."""
+        if self.protocol == 5:
+            return v5.encode_publish(self._topic(topic), data, qos, pid, retain=retain)
+        return encode_publish(self._topic(topic), data, qos, pid, retain=retain)
+
     async def publish(self, topic: str, payload: str | bytes, qos: int = 0,
                       retain: bool = False) -> None:
         """One publish outside the reading window (statuses); QoS 1 returns after the PUBACK."""
         data = payload.encode() if isinstance(payload, str) else payload
         if not qos:
-            self._write(encode_publish(self._topic(topic), data, 0, retain=retain))
+            self._write(self._encode_one(topic, data, 0, 0, retain))
             return
-        await self._request(lambda pid: encode_publish(self._topic(topic), data, 1, pid,
-                                                       retain=retain))
+        await self._request(lambda pid: self._encode_one(topic, data, 1, pid, retain))
 
     def publish_nowait(self, topic: str, payload: bytes, *,
                        retain: bool = False) -> asyncio.Future[bytes]:
         """Write one QoS 1 publish now (outside the reading window); the future completes
         with its PUBACK, or fails with the connection."""
         return self._request_nowait(
-            lambda pid: encode_publish(self._topic(topic), payload, 1, pid, retain=retain))
+            lambda pid: self._encode_one(topic, payload, 1, pid, retain), topic)
 
     async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
         """Subscribe; return once the broker granted it (a refusal is an error)."""
-        codes = await self._request(lambda pid: encode_subscribe(pid, topic_filter, qos))
-        if not codes or codes[0] == 0x80:
-            raise MqttRefused(f"subscription to {topic_filter!r} refused")
+        encode = v5.encode_subscribe if self.protocol == 5 else encode_subscribe
+        codes = await self._request(lambda pid: encode(pid, topic_filter, qos))
+        if not codes or codes[0] >= 0x80:
+            why = v5.reason_text(codes[0]) if codes and self.protocol == 5 else "refused"
+            raise MqttRefused(f"subscription to {topic_filter!r} refused: {why}")
 
     async def _request(self, packet: Callable[[int], bytes]) -> bytes:
         """Send a packet with a fresh packet id; wait for its PUBACK or SUBACK."""
         return await self._request_nowait(packet)
 
-    def _request_nowait(self, packet: Callable[[int], bytes]) -> asyncio.Future[bytes]:
+    def _request_nowait(self, packet: Callable[[int], bytes],
+                        topic: str | None = None) -> asyncio.Future[bytes]:
         self._check()
         pid = self._new_id()
+        data = packet(pid)
         waiter: asyncio.Future[bytes] = self._loop.create_future()
+        limit = self.server.maximum_packet_size
+        if topic is not None and limit is not None and len(data) > limit:
+            # MQTT 5: the broker would cut the connection for it; it is not sent
+            self._on_rejected(_Message(topic, b""), f"{len(data)} bytes, more than the "
+                                                    f"broker's Maximum Packet Size of {limit}")
+            waiter.set_result(b"")
+            return waiter
         self._waiting[pid] = waiter
-        self._write(packet(pid))
+        self._write(data)
         return waiter
 
     async def supervise(self) -> None:
@@ -307,15 +444,36 @@ class LeanClient(asyncio.Protocol):
     def inflight(self) -> int:
         return len(self._inflight)
 
-    async def _await_connack(self) -> int:
-        return await self._connack
+    async def _await_connack(self) -> v5.Connack:
+        connack = await self._connack
+        if self.protocol == 5 and not connack.reason:
+            self._adopt(connack)
+        return connack
+
+    def _adopt(self, connack: v5.Connack) -> None:
+        """MQTT 5: take the server's limits for this connection."""
+        self.server = connack
+        self.window = max(1, min(self.window, connack.receive_maximum - STATUS_RESERVE))
+        if connack.server_keep_alive is not None:
+            self.keepalive = connack.server_keep_alive or self.keepalive
+        self._aliases = v5.TopicAliases(connack.topic_alias_maximum)
+        self._update_room()
 
     def close(self) -> None:
         """A clean goodbye (DISCONNECT: the broker discards the will), then close."""
         if self._transport is not None and self._error is None:
-            self._transport.write(DISCONNECT)
+            self._transport.write(DISCONNECT)  # the same bytes in 5: reason 0, normal
             self._transport.close()
         self._error = self._error or MqttConnectionLost("closed")
+
+
+@dataclass(frozen=True)
+class Mqtt5Options:
+    """What only MQTT 5 has (``None`` in :func:`lean_connect`: MQTT 3.1.1)."""
+
+    session_expiry: int = 0
+    message_expiry: int | None = None
+    on_rejected: RejectHandler = _drop
 
 
 @contextlib.asynccontextmanager
@@ -325,28 +483,64 @@ async def lean_connect(
     will: Will | None = None,
     username: str | None = None, password: str | None = None,
     tls: ssl.SSLContext | None = None, connect_timeout: float = 10.0,
+    mqtt5: Mqtt5Options | None = None,
 ) -> AsyncIterator[LeanClient]:
     """Connect, send CONNECT, wait for a successful CONNACK; DISCONNECT on the way out."""
     loop = asyncio.get_running_loop()
-    client = LeanClient(keepalive, window, on_acked, on_message)
+    if mqtt5 is None:
+        client = LeanClient(keepalive, window, on_acked, on_message)
+        connect = encode_connect(client_id, keepalive, will=will, username=username,
+                                 password=password)
+    else:
+        client = LeanClient(keepalive, window, on_acked, on_message, protocol=5,
+                            on_rejected=mqtt5.on_rejected,
+                            message_expiry=mqtt5.message_expiry)
+        connect = v5.encode_connect(client_id, keepalive, will=will, username=username,
+                                    password=password, session_expiry=mqtt5.session_expiry)
     try:
         async with asyncio.timeout(connect_timeout):
             await loop.create_connection(lambda: client, host, port, ssl=tls,
                                          server_hostname=host if tls else None)
-            client._write(encode_connect(client_id, keepalive, will=will, username=username,
-                                         password=password))
-            code = await client._await_connack()
+            client._write(connect)
+            connack = await client._await_connack()
     except (OSError, TimeoutError) as exc:
+        answered = client._transport is not None
         client._fail("connect failed")
         reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+        if answered and isinstance(exc, TimeoutError):
+            reason = f"no CONNACK within {connect_timeout:g}s"
+            if mqtt5 is not None:  # amqtt, for one, says nothing to an MQTT 5 CONNECT
+                reason += ('; the broker may not speak MQTT 5 (set [mqtt] protocol = '
+                           '"3.1.1")')
         raise MqttConnectionLost(f"cannot connect: {reason}") from None
     except BaseException:
         client._fail("connect aborted")
         raise
-    if code:
+    refusal = _refusal(connack, mqtt5 is not None)
+    if refusal is not None:
         client._fail("refused")
-        raise MqttRefused(f"connection refused: {CONNACK_REASONS.get(code, f'code {code}')}")
+        raise MqttRefused(refusal)
     try:
         yield client
     finally:
         client.close()
+
+
+def _refusal(connack: v5.Connack, mqtt5: bool) -> str | None:
+    """Why a CONNACK means we cannot go on (None: we can)."""
+    code = connack.reason
+    if not mqtt5:
+        return (f"connection refused: {CONNACK_REASONS.get(code, f'code {code}')}"
+                if code else None)
+    if code == 0x84:
+        return ("connection refused: the broker does not speak MQTT 5 "
+                '(unsupported protocol version); set [mqtt] protocol = "3.1.1"')
+    if code:
+        return f"connection refused: {v5.reason_text(code, connack.reason_string)}"
+    if connack.maximum_qos == 0:
+        return ("the broker accepts QoS 0 only (its Maximum QoS); the gateway's statuses "
+                "need QoS 1")
+    if not connack.retain_available:
+        return ("the broker keeps no retained messages (Retain Available 0); the gateway's "
+                "statuses and Home Assistant discovery need them")
+    return None

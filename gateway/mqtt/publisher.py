@@ -25,7 +25,7 @@ from gateway.core.backoff import Backoff
 from gateway.core.topics import TopicLayout
 from gateway.delivery.buffer import Buffer, Entry
 from gateway.errors import PublishError
-from gateway.mqtt.client import LeanClient, Publishable, Will, lean_connect
+from gateway.mqtt.client import LeanClient, Mqtt5Options, Publishable, Will, lean_connect
 from gateway.mqtt.packets import topic_matches
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class Publisher:
         self.connected = asyncio.Event()
         self._server = 0  # index into mqtt.addresses (failover)
         self.published = 0
+        self.rejected = 0  # MQTT 5: readings the broker refused for good (dropped)
+        self._rejected_topics: set[str] = set()
         self.reconnects = 0
         # Called when it connects, and after every ended or failed attempt (the daemon's
         # STATUS= line follows at once).
@@ -267,6 +269,10 @@ class Publisher:
             username=self.mqtt.username,
             password=secret.get_secret_value() if secret else None,
             tls=self._tls,
+            mqtt5=None if self.mqtt.protocol != 5 else Mqtt5Options(
+                session_expiry=self.mqtt.session_expiry,
+                message_expiry=self.mqtt.message_expiry,
+                on_rejected=self._rejected),
         )
 
     async def _lean_session(self, client: LeanClient) -> None:
@@ -311,6 +317,21 @@ class Publisher:
                     del self._unconfirmed[topic]
             if not self._dirty:
                 self._statuses_sent.set()
+
+    def _rejected(self, entry: Publishable, reason: str) -> None:
+        """The broker refused this reading (or status) for good (MQTT 5): dropped, counted,
+        logged once per topic; resending it could only be refused again."""
+        what = "reading"
+        if isinstance(entry, Entry):
+            self.buffer.ack(entry)
+            self.rejected += 1
+        else:
+            what = "status or retained message"
+        if entry.topic not in self._rejected_topics:
+            self._rejected_topics.add(entry.topic)
+            log.warning("the broker refused a %s on %s: %s; dropped (not sent again; later "
+                        "ones on this topic are dropped without a log line)",
+                        what, entry.topic, reason)
 
     def _acked(self, entries: list[Publishable]) -> None:
         """The broker has these (PUBACK at QoS 1; written to the live connection at QoS 0)."""
