@@ -32,8 +32,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
@@ -61,6 +62,7 @@ __all__ = [
     "PolledDriver",
     "ScanCommand",
     "SensorSpec",
+    "run_until_stopped",
     "ticks",
 ]
 
@@ -346,3 +348,45 @@ async def ticks(interval: float) -> AsyncIterator[None]:
         yield
         next_at = max(next_at + interval, loop.time())
         await asyncio.sleep(next_at - loop.time())
+
+
+# --- long-running commands --------------------------------------------------------------------
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def run_until_stopped(main: Callable[[], Awaitable[T]]) -> T | None:
+    """Run ``main()`` on a new event loop until it returns, or until SIGINT or SIGTERM: then it
+    is cancelled, its cleanup (``finally``, ``async with``) runs, and ``None`` is returned.
+
+    The event loop handles both signals itself, whatever disposition the process inherited: a
+    command started in the background by a non-interactive shell has SIGINT *ignored*, and
+    Python then raises no ``KeyboardInterrupt`` (the ``sensor-gateway`` entry point resets
+    that for the start-up before the loop). Every long-running command (``simulate``,
+    ``monitor``, ``scan ble``...) goes through here; the daemon's ``run`` does the same
+    with its own shutdown."""
+    return asyncio.run(_until_stopped(main))
+
+
+async def _until_stopped(main: Callable[[], Awaitable[T]]) -> T | None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    signalled: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if not signalled:
+            signalled.append(signum)
+            task.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await main()
+    except asyncio.CancelledError:
+        if not signalled:
+            raise
+        return None
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)

@@ -19,7 +19,7 @@ from typing import TextIO
 
 from drivers.ble.decoders import Advert, AdvertFormat, Decoded, decode, identify, match_decoder
 from drivers.ble.source import AdapterScanner, AdvertSource
-from gateway.sdk import DecodeError, ScanCommand
+from gateway.sdk import DecodeError, ScanCommand, run_until_stopped
 
 __all__ = ["SCAN", "ScanTable", "add_arguments", "run"]
 
@@ -141,7 +141,9 @@ async def scan(adapter: str, seconds: float, out: TextIO, live: bool) -> int:
                         out.write("\x1b[H\x1b[2J" + table.render() + "\n")
                         out.flush()
     if table.failure is not None:
-        print(f"sensor-gateway: scan on {adapter} failed: {table.failure}", file=sys.stderr)
+        # the hint as typed here: an option, not the config key the daemon's hint names
+        failure = table.failure.replace('adapter = "simulated"', "--adapter simulated")
+        print(f"sensor-gateway: scan on {adapter} failed: {failure}", file=sys.stderr)
         return EXIT_FAILED
     if not live:
         out.write(table.render() + "\n")
@@ -151,10 +153,8 @@ async def scan(adapter: str, seconds: float, out: TextIO, live: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     live = sys.stdout.isatty()
     logging.getLogger("drivers.ble").setLevel(logging.ERROR)  # the failure is printed once
-    try:
-        return asyncio.run(scan(args.adapter, args.seconds, sys.stdout, live))
-    except KeyboardInterrupt:
-        return EXIT_OK
+    code = run_until_stopped(lambda: scan(args.adapter, args.seconds, sys.stdout, live))
+    return EXIT_OK if code is None else code
 
 
 SCAN = ScanCommand(

@@ -216,6 +216,12 @@ class ModbusBus:
                     else self.client.read_input_registers)
             try:
                 response = await call(address, count=count, device_id=unit)
+            except asyncio.CancelledError:
+                # This device is being restarted or stopped in the middle of a request: its
+                # answer may still arrive and be taken for the next device's. The next request
+                # starts on a fresh connection instead.
+                self.client.close()
+                raise
             except ModbusException as exc:
                 if not self.client.connected:
                     raise DeviceUnavailable(f"{self.config.port}: {exc}") from exc

@@ -7,6 +7,7 @@ port vanish, exactly like a pulled cable), ``replug()`` makes a new one at the s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -15,7 +16,32 @@ import tty
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["PtyPort"]
+__all__ = ["PtyPort", "wait_readable"]
+
+IDLE_CHECK = 0.5  # seconds: how soon a waiting simulator notices a port plugged in again
+
+
+async def wait_readable(*ports: PtyPort) -> None:
+    """Return once one of the plugged ``ports`` has bytes for the simulator, or after
+    :data:`IDLE_CHECK` seconds: waiting on the file descriptors, not polling them (an idle
+    simulator costs nothing)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    fds = [port.master for port in ports if port.plugged]
+    for fd in fds:
+        loop.add_reader(fd, wake)
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(IDLE_CHECK):
+                await ready
+    finally:
+        for fd in fds:
+            loop.remove_reader(fd)
 
 
 class PtyPort:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import os
 from pathlib import Path
 
 from drivers.serial.simulator import MODBUS_REGISTERS, PROTOCOLS, REGEX_PATTERN, SerialSimulator
-from gateway.sdk import Command
+from gateway.sdk import Command, run_until_stopped
 
 __all__ = ["SIMULATE"]
 
@@ -48,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
     sim = SerialSimulator(args.protocol, args.link, rate=args.rate, garbage=args.garbage,
                           dropout=tuple(args.dropout) if args.dropout else None,
                           seed=args.seed, unit=args.unit or [1])
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(sim))
+    try:
+        run_until_stopped(lambda: _serve(sim))
+    finally:  # every exit path: the link and the temp dir go (idempotent after __aexit__)
+        sim.port.close()
     return 0
 
 

@@ -33,7 +33,7 @@ from drivers.serial.protocols import (
     mhz19_read_command,
 )
 from drivers.serial.protocols._modbus import encode_registers
-from drivers.serial.pty import PtyPort
+from drivers.serial.pty import PtyPort, wait_readable
 from gateway.sdk import ticks
 
 __all__ = ["MODBUS_REGISTERS", "PROTOCOLS", "REGEX_PATTERN", "SerialSimulator", "make_traffic"]
@@ -307,7 +307,8 @@ class SerialSimulator:
     async def _answer(self) -> None:
         """MH-Z19: answer every read command with a response frame."""
         command, pending = mhz19_read_command(), b""
-        async for _ in ticks(0.005):
+        while True:
+            await wait_readable(self.port)
             pending = (pending + self.port.read())[-64:]
             while command in pending:
                 pending = pending.split(command, 1)[1]
@@ -348,7 +349,8 @@ async def _modbus_server(sim: SerialSimulator) -> AsyncIterator[Any]:
 
 
 async def _bridge(outer: PtyPort, inner: PtyPort) -> None:
-    async for _ in ticks(0.002):
+    while True:
+        await wait_readable(outer, inner)
         if outer.plugged:
             inner.write(outer.read())
             outer.write(inner.read())

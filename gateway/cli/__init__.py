@@ -1,1 +1,33 @@
-"""The ``sensor-gateway`` command line: :mod:`gateway.cli.main` and one module per command."""
+"""The ``sensor-gateway`` command line: :mod:`gateway.cli.main` and one module per command.
+
+:func:`entry` is the console script: before anything heavy is imported it makes SIGINT and
+SIGTERM stop the command (a shell's background job inherits SIGINT *ignored*); once a command's
+event loop runs, the loop handles both (:func:`gateway.sdk.run_until_stopped`, the daemon's own
+shutdown).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+__all__ = ["entry"]
+
+
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def entry() -> int:
+    """``sensor-gateway``: stop on SIGINT/SIGTERM from the first instant, with exit status 0."""
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        from gateway.cli.main import main  # noqa: PLC0415 - after the signals are ours
+
+        return main()
+    except KeyboardInterrupt:  # stopped before a command's event loop took the signals over
+        return 0
+    finally:
+        sys.stdout.flush()

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import signal
 import sys
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
+
+from gateway.sdk import run_until_stopped
 
 if TYPE_CHECKING:
     import aiomqtt
@@ -196,11 +196,6 @@ async def _live(state: MonitorState) -> None:
 
 async def _main(settings: Settings, tty: bool) -> None:
     state = MonitorState(settings.topic_root)
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(_watch(settings, state, None if tty else sys.stdout), name="monitor.watch")
         if tty:
@@ -218,6 +213,5 @@ def add_parser(
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     tty = sys.stdout.isatty() and not args.plain
-    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        asyncio.run(_main(settings, tty))
+    run_until_stopped(lambda: _main(settings, tty))
     return 0

@@ -141,7 +141,10 @@ async def test_message_expiry_keeps_old_readings_from_a_late_subscriber(tmp_path
             async with collect("127.0.0.1", port, "mq5/gw/old/#") as live:
                 await live.wait_for(lambda: len(live.on("mq5/gw/old/temperature")) >= 10, 20)
             assert await daemon.terminate() == 0
-        await asyncio.sleep(1.5)  # the fault: every queued reading is now older than 1 s
+        # The fault: time passes. Mosquitto keeps expiry times in whole seconds and drops a
+        # message only once `now > received + interval`, so a 1 s expiry can last just under
+        # 2 s (CI saw the last two readings survive a 1.5 s wait): wait 3 s.
+        await asyncio.sleep(3.0)
         got: list[bytes] = []
         async with aiomqtt.Client("127.0.0.1", port, identifier="late",
                                   clean_session=False) as late:

@@ -84,6 +84,12 @@ async def test_simulate_serial_prints_a_working_config(tmp_path: Path) -> None:
         assert "voltage, current, power, energy" in result.stdout
     finally:
         proc.send_signal(signal.SIGINT)
-        async with asyncio.timeout(10):
-            await proc.wait()
+        try:
+            async with asyncio.timeout(10):
+                await proc.wait()
+        finally:  # never leak it, even when it did not stop
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 0
     assert not link.exists(), "the simulator removes its port when it stops"
