@@ -163,6 +163,9 @@ class MqttSection(StrictModel):
     def _check_auth_and_tls(self) -> Self:
         if self.password is not None and self.password_file is not None:
             raise ValueError("password_file: set either password or password_file, not both")
+        if self.username is None and (self.password is not None or self.password_file is not None):
+            # MQTT 3.1.1 [MQTT-3.1.2-22]: no password without a user name.
+            raise ValueError("username: a password is set but no username")
         for name in ("ca_file", "cert_file", "key_file"):
             if getattr(self, name) is not None and not self.tls:
                 raise ValueError(f"{name}: set, but tls is false (set tls = true)")

@@ -65,7 +65,10 @@ DEVICE = '[[devices]]\nid = "d{n}"\ndriver = "simulated"\nsensors = ["temperatur
          "devices[0].sensors[0]",
          "not a built-in profile"),
         ("[buffer]\noverflow = 'drop_random'\n", "buffer.overflow", "drop_oldest"),
-        ("[mqtt]\npassword = 'a'\npassword_file = '/x'\n", "mqtt.password_file", "not both"),
+        ("[mqtt]\nusername = 'u'\npassword = 'a'\npassword_file = '/x'\n", "mqtt.password_file",
+         "not both"),
+        # MQTT 3.1.1 [MQTT-3.1.2-22]: a password is only sent with a user name (#18)
+        ("[mqtt]\npassword = 'hunter2'\n", "mqtt.username", "a password is set but no username"),
         ("[mqtt]\nca_file = '/x'\n", "mqtt.ca_file", "tls is false"),
         ("[mqtt]\ntopic_root = 'a/#'\n", "mqtt.topic_root", "must not contain"),
     ],
@@ -119,10 +122,11 @@ def test_env_override_is_validated(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_password_from_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = tmp_path / "mqtt.secret"
     secret.write_text("s3cr3t-from-file\n")
-    settings = load_config(write(tmp_path, f"[mqtt]\npassword_file = '{secret}'\n"))
+    settings = load_config(write(tmp_path, f"[mqtt]\nusername = 'u'\npassword_file = '{secret}'\n"))
     password = settings.mqtt.secret()
     assert password is not None
     assert password.get_secret_value() == "s3cr3t-from-file"
+    monkeypatch.setenv("SENSOR_GATEWAY_MQTT__USERNAME", "u")
     monkeypatch.setenv("SENSOR_GATEWAY_MQTT__PASSWORD", "s3cr3t-from-env")
     settings = load_config(write(tmp_path, GOOD))
     password = settings.mqtt.secret()
@@ -132,7 +136,7 @@ def test_password_from_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_unreadable_password_file(tmp_path: Path) -> None:
-    found = problems(tmp_path, f"[mqtt]\npassword_file = '{tmp_path}/missing'\n")
+    found = problems(tmp_path, f"[mqtt]\nusername = 'u'\npassword_file = '{tmp_path}/missing'\n")
     assert found == [("mqtt.password_file", "cannot read: No such file or directory")]
 
 
@@ -155,6 +159,14 @@ def test_cli_config_error_exit_2_no_traceback_no_secret(tmp_path: Path) -> None:
         assert "mqtt.port" in result.stderr and "devices[0].interval: must be > 0" in result.stderr
         assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
         assert "not-a-port" not in result.stderr
+
+
+def test_cli_check_refuses_a_password_without_username(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('port = 1883', 'port = 1883\npassword = "hunter2-secret"'))
+    result = run_cli("check", "--config", str(path))
+    assert result.returncode == 2
+    assert "mqtt.username: a password is set but no username" in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr and "Traceback" not in result.stderr
 
 
 def test_cli_missing_config_exit_2(tmp_path: Path) -> None:
