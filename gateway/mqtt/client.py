@@ -268,12 +268,16 @@ class LeanClient(asyncio.Protocol):
             self._room.clear()
 
     def _new_id(self) -> int:
+        """The next free packet identifier (1..65535). Bounded: with every identifier in use
+        (the window and the subscriptions never get there) the connection is given up, so the
+        session starts again, instead of looping forever."""
         pid = self._next_id
-        while True:
+        for _ in range(0xFFFF):
             pid = pid % 0xFFFF + 1
             if pid not in self._inflight and pid not in self._waiting:
                 self._next_id = pid
                 return pid
+        raise MqttConnectionLost("all 65535 packet identifiers are in use")
 
     def _topic(self, topic: str) -> bytes:
         field = self._topics.get(topic)

@@ -307,3 +307,17 @@ async def test_a_broker_breaking_the_protocol_drops_the_connection() -> None:
                 async with asyncio.timeout(5):
                     await client.supervise()
     assert acks.entries == sent
+
+
+async def test_packet_identifiers_are_never_reused_while_in_use_and_exhaustion_ends() -> None:
+    """No broker needed: the identifier allocator alone. It skips identifiers still in flight,
+    wraps from 65535 to the first free one from 1 (0 is not a valid identifier), and with all 65535 in use gives up the
+    connection instead of looping forever (#14)."""
+    client = LeanClient(keepalive=30, window=10, on_acked=lambda _: None)
+    client._inflight = dict.fromkeys((1, 2, 4))  # type: ignore[assignment]
+    assert [client._new_id() for _ in range(2)] == [3, 5]
+    client._next_id = 0xFFFE
+    assert [client._new_id() for _ in range(2)] == [0xFFFF, 3]
+    client._inflight = dict.fromkeys(range(1, 0x10000))  # type: ignore[assignment]
+    with pytest.raises(MqttConnectionLost, match="packet identifiers"):
+        client._new_id()
