@@ -214,13 +214,11 @@ class ModbusBus:
             await self._connect()
             call = (self.client.read_holding_registers if function == "holding"
                     else self.client.read_input_registers)
+            request = asyncio.ensure_future(call(address, count=count, device_id=unit))
             try:
-                response = await call(address, count=count, device_id=unit)
+                response = await asyncio.shield(request)
             except asyncio.CancelledError:
-                # This device is being restarted or stopped in the middle of a request: its
-                # answer may still arrive and be taken for the next device's. The next request
-                # starts on a fresh connection instead.
-                self.client.close()
+                await self._finish(request)
                 raise
             except ModbusException as exc:
                 if not self.client.connected:
@@ -229,6 +227,23 @@ class ModbusBus:
         if response.isError():
             raise DecodeError(f"unit {unit}: exception response {response}", kind="modbus_error")
         return list(response.registers)
+
+    async def _finish(self, request: asyncio.Future[Any]) -> None:
+        """This device is restarted or stopped in the middle of a request. Cancelling pymodbus
+        there leaves its transaction state broken for the other devices on the bus, and the
+        answer may still arrive and be taken for the next device's: let the request end (its
+        own timeout bounds it) while this device still holds the bus; if it does not end in
+        time, the next request starts on a fresh connection."""
+        assert self.client is not None
+        bound = self.config.read_timeout * 2 + 1.0  # pymodbus: timeout, one retry
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            async with asyncio.timeout(bound):
+                await request
+        if not request.done():
+            request.cancel()
+            self.client.close()
+        elif not request.cancelled():
+            request.exception()  # retrieved: the caller is going away, its failure is moot
 
     async def _connect(self) -> None:
         assert self.client is not None

@@ -223,3 +223,39 @@ async def test_modbus_devices_share_one_bus(tmp_path: Path, mosquitto: Mosquitto
                 assert [m.text for m in sub.on(f"{root}/m1/status")] == ["online"]
                 assert [m.text for m in sub.on(f"{root}/m2/status")] == ["online"]
     assert not sub.on(f"{root}/m3/voltage")
+
+
+async def test_restarting_one_unit_many_times_never_wedges_the_shared_bus(
+    tmp_path: Path, mosquitto: Mosquitto,
+) -> None:
+    """Unit 3 is not on the bus (the simulator does not serve it): it stalls and is restarted
+    again and again, cancelled in the middle of its requests, while units 1 and 2 keep reading
+    through the same port; and the gateway still stops promptly (#17: a restart on a shared
+    bus once wedged the bus or the teardown)."""
+    root = "sensor-gateway/busr"
+    registers = "registers = [\n" + ",\n".join(toml_inline(r) for r in MODBUS_REGISTERS) + "\n]"
+
+    def meter(unit: int, silence: float) -> str:
+        return serial_device(sim, f"unit = {unit}\ninterval = 0.1\nread_timeout = 0.3\n"
+                                  f"silence_timeout = {silence}\n{registers}", f"m{unit}")
+
+    async with simulator("modbus", tmp_path / "rs485", unit=[1, 2]) as sim:
+        text = (base_config(mosquitto.port, "busr").replace("restart_delay_max = 0.5",
+                                                            "restart_delay_max = 0.1")
+                + meter(1, 5) + meter(2, 5) + meter(3, 0.5))
+        async with collect(mosquitto.host, mosquitto.port, f"{root}/#") as sub:
+            async with asyncio.timeout(90), running(settings_from(tmp_path, text)) as gateway:
+                m3 = gateway.devices["m3"]
+                for restarts in range(5, 25, 5):
+                    before = {u: len(sub.on(f"{root}/m{u}/voltage")) for u in (1, 2)}
+                    await sub.wait_for(lambda r=restarts: m3.restarts >= r, timeout=30)
+
+                    def both_read_on(b: dict[int, int] = before) -> bool:
+                        return all(len(sub.on(f"{root}/m{u}/voltage")) >= b[u] + 3
+                                   for u in (1, 2))
+
+                    await sub.wait_for(both_read_on, timeout=15)
+            # the teardown returned (inside the timeout) with unit 3 still being restarted
+        for unit in (1, 2):
+            assert [m.text for m in sub.on(f"{root}/m{unit}/status")][:1] == ["online"]
+            assert "offline" not in [m.text for m in sub.on(f"{root}/m{unit}/status")][:-1]
