@@ -248,7 +248,11 @@ async def test_restarting_one_unit_many_times_never_wedges_the_shared_bus(
                 m3 = gateway.devices["m3"]
                 for restarts in range(5, 25, 5):
                     before = {u: len(sub.on(f"{root}/m{u}/voltage")) for u in (1, 2)}
-                    await sub.wait_for(lambda r=restarts: m3.restarts >= r, timeout=30)
+
+                    def restarted(r: int = restarts) -> bool:
+                        return m3.restarts >= r
+
+                    await sub.wait_for(restarted, timeout=30)
 
                     def both_read_on(b: dict[int, int] = before) -> bool:
                         return all(len(sub.on(f"{root}/m{u}/voltage")) >= b[u] + 3
