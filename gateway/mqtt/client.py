@@ -66,7 +66,8 @@ from gateway.mqtt.packets import (
     topic_field,
 )
 
-__all__ = ["LeanClient", "MessageHandler", "Mqtt5Options", "Publishable", "Will", "lean_connect"]
+__all__ = ["NOT_SENT", "LeanClient", "MessageHandler", "Mqtt5Options", "Publishable", "Will",
+           "lean_connect"]
 
 MAX_WINDOW = 65_000  # packet ids are 16 bits; leave room for status publishes
 TOPIC_CACHE_MAX = 100_000
@@ -96,6 +97,8 @@ DISCONNECT_PACKET = 14
 # PUBACK reason codes that refuse this message for good: resending it cannot help.
 PERMANENT_REFUSALS = frozenset({0x87, 0x90, 0x95, 0x99, 0x9A, 0x9B})
 STATUS_RESERVE = 8  # MQTT 5: Receive Maximum slots kept for status publishes and subscribes
+NOT_SENT = b"\xff"  # a status publish's result when it was not sent or was refused (else b"")
+HANG_UP_WINDOW = 1.0  # s: a close this soon after our last write may be the broker's answer
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,10 @@ class LeanClient(asyncio.Protocol):
         self._dead = asyncio.Event()
         self._inflight: dict[int, Publishable] = {}
         self._waiting: dict[int, asyncio.Future[bytes]] = {}
+        self._statuses: dict[int, tuple[str, bytes]] = {}  # status publishes awaiting PUBACK
+        # (topic, payload) of the message the broker hung up on, as far as can be told: the
+        # oldest unacknowledged one when it closed the connection right after we wrote.
+        self.hung_up_on: tuple[str, bytes] | None = None
         self._next_id = 0
         self._topics: dict[str, bytes] = {}
         self._room = asyncio.Event()
@@ -216,7 +223,7 @@ class LeanClient(asyncio.Protocol):
         if entry is not None:
             self._on_rejected(entry, REFUSED, why)
         else:  # a status publish: its waiter learns, the session goes on
-            self._resolve(pid, b"")
+            self._resolve(pid, NOT_SENT)
 
     def _suback(self, body: bytes) -> None:
         if self.protocol == 5:
@@ -227,6 +234,7 @@ class LeanClient(asyncio.Protocol):
 
     def _resolve(self, pid: int, result: bytes) -> None:
         waiter = self._waiting.pop(pid, None)
+        self._statuses.pop(pid, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(result)
 
@@ -240,7 +248,30 @@ class LeanClient(asyncio.Protocol):
             self._write(encode_puback(pid))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(f"connection lost: {exc}" if exc else "connection closed by the broker")
+        if isinstance(exc, ConnectionResetError):
+            self._lost("connection reset by the broker")
+        else:
+            self._lost(f"connection lost: {exc}" if exc else "connection closed by the broker")
+
+    def _lost(self, reason: str) -> None:
+        """The broker closed or reset the connection. If that came right after we wrote, it
+        may be its answer to one message: :attr:`hung_up_on` names the likeliest."""
+        if self._error is None and self._loop.time() - self._last_sent < HANG_UP_WINDOW:
+            self.hung_up_on = self._largest_unacked()
+        self._fail(reason)
+
+    def _largest_unacked(self) -> tuple[str, bytes] | None:
+        """The largest reading or status not yet acknowledged (the earliest sent of equals).
+        What a broker hangs up on is almost always a packet over its size limit; which
+        messages it acknowledged first cannot be told, as a reset discards its PUBACKs."""
+        best: tuple[int, int, str, bytes] | None = None
+        messages = [(pid, entry.topic, entry.payload) for pid, entry in self._inflight.items()]
+        messages += [(pid, topic, payload) for pid, (topic, payload) in self._statuses.items()]
+        for pid, topic, payload in messages:
+            key = (len(topic) + len(payload), (self._next_id - pid) % 0xFFFF, topic, payload)
+            if best is None or key[:2] > best[:2]:
+                best = key
+        return None if best is None else (best[2], best[3])
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -264,6 +295,7 @@ class LeanClient(asyncio.Protocol):
                 future.set_exception(self._error)
                 future.exception()  # whoever awaits it gets it; nobody else must log it
         self._waiting.clear()
+        self._statuses.clear()
         if self._transport is not None:
             self._transport.abort()
 
@@ -301,8 +333,12 @@ class LeanClient(asyncio.Protocol):
         return field
 
     def _write(self, data: bytes | bytearray) -> None:
-        self._check().write(data)
+        transport = self._check()
+        transport.write(data)
         self._last_sent = self._loop.time()
+        if transport.is_closing():  # the send failed (reset): nothing more goes out on it
+            self._lost("connection reset by the broker")
+            self._check()  # raises: what was just written counts as not sent
 
     # --- the publisher's interface ---------------------------------------------------------
 
@@ -322,10 +358,11 @@ class LeanClient(asyncio.Protocol):
         self._check()
         encode = self._encode5 if self.protocol == 5 else self._encode4
         out, sent = encode(entries, qos)
+        if qos:
+            self._inflight.update(sent)
         if out:
             self._write(out)
         if qos:
-            self._inflight.update(sent)
             self._update_room()
         elif sent:
             self._on_acked([entry for _, entry in sent])
@@ -431,7 +468,7 @@ class LeanClient(asyncio.Protocol):
         """Write one QoS 1 publish now (outside the reading window); the future completes
         with its PUBACK, or fails with the connection."""
         return self._request_nowait(
-            lambda pid: self._encode_one(topic, payload, 1, pid, retain), topic)
+            lambda pid: self._encode_one(topic, payload, 1, pid, retain), (topic, payload))
 
     async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
         """Subscribe; return once the broker granted it. A refusal (SUBACK failure code, e.g.
@@ -447,17 +484,19 @@ class LeanClient(asyncio.Protocol):
         return await self._request_nowait(packet)
 
     def _request_nowait(self, packet: Callable[[int], bytes],
-                        topic: str | None = None) -> asyncio.Future[bytes]:
+                        status: tuple[str, bytes] | None = None) -> asyncio.Future[bytes]:
         self._check()
         pid = self._new_id()
         data = packet(pid)
         waiter: asyncio.Future[bytes] = self._loop.create_future()
         limit = self.max_packet_size
-        if topic is not None and limit is not None and len(data) > limit:
+        if status is not None and limit is not None and len(data) > limit:
             # the broker would cut the connection for it: it is not sent
-            self._too_large(_Message(topic, b""), len(data))
-            waiter.set_result(b"")
+            self._too_large(_Message(*status), len(data))
+            waiter.set_result(NOT_SENT)
             return waiter
+        if status is not None:
+            self._statuses[pid] = status
         self._waiting[pid] = waiter
         self._write(data)
         return waiter

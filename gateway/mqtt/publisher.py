@@ -26,6 +26,7 @@ from gateway.core.topics import TopicLayout
 from gateway.delivery.buffer import Buffer, Entry
 from gateway.errors import MqttRefused, PublishError
 from gateway.mqtt.client import (
+    NOT_SENT,
     REFUSED,
     TOO_LARGE,
     LeanClient,
@@ -35,6 +36,7 @@ from gateway.mqtt.client import (
     lean_connect,
 )
 from gateway.mqtt.packets import publish_size, topic_matches
+from gateway.mqtt.quarantine import QUARANTINED, Quarantine
 from gateway.mqtt.trouble import ConnectionTrouble
 
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ class Publisher:
         self.rejected_by: dict[tuple[str, str], int] = {}  # (device, reason) -> readings
         self._rejected_topics: set[str] = set()
         self._refused_filters: set[str] = set()  # subscriptions the broker refused (logged)
+        self._quarantine = Quarantine()
         self.reconnects = 0
         # Called when it connects, and after every ended or failed attempt (the daemon's
         # STATUS= line follows at once).
@@ -145,7 +148,12 @@ class Publisher:
                 if self.mqtt.client == "lean":
                     async with self._lean_client() as lean:
                         trouble.connected(self.server)
-                        await self._lean_session(lean)
+                        started = asyncio.get_running_loop().time()
+                        try:
+                            await self._lean_session(lean)
+                        finally:
+                            self._quarantine.session_ended(
+                                lean.hung_up_on, asyncio.get_running_loop().time() - started)
                 else:
                     with _aiomqtt_errors():
                         async with self._client() as client:
@@ -327,6 +335,8 @@ class Publisher:
         while True:
             room = await client.room()
             batch: list[Publishable] = list(await self.buffer.get(room))
+            if self._quarantine.held:
+                batch = [entry for entry in batch if not self._quarantined(entry)]
             if self._dirty:  # a device's state changed with these readings: state first
                 self._write_statuses(client)
             client.send(batch, qos)
@@ -337,9 +347,10 @@ class Publisher:
         device ``online`` (or its discovery config) before the readings that made it so."""
         while self._dirty:
             topic = self._dirty.pop()
-            payload = self._statuses.get(topic, self._retained.get(topic, ""))
-            self._unconfirmed[topic] = client.publish_nowait(topic, payload.encode(),
-                                                             retain=True)
+            data = self._statuses.get(topic, self._retained.get(topic, "")).encode()
+            if self._quarantine.held and self._quarantined(_Retained(topic, data)):
+                continue
+            self._unconfirmed[topic] = client.publish_nowait(topic, data, retain=True)
 
     async def _lean_statuses(self, client: LeanClient) -> None:
         while True:
@@ -348,11 +359,28 @@ class Publisher:
             self._write_statuses(client)
             while self._unconfirmed:  # a lost connection raises here; the next session
                 topic, waiter = next(iter(self._unconfirmed.items()))  # re-sends them all
-                await waiter
+                if await waiter != NOT_SENT:  # the broker took it
+                    self._status_acked(topic)
                 if self._unconfirmed.get(topic) is waiter:
                     del self._unconfirmed[topic]
             if not self._dirty:
                 self._statuses_sent.set()
+
+    def _status_acked(self, topic: str) -> None:
+        payload = self._statuses.get(topic, self._retained.get(topic, ""))
+        size = len(topic) + len(payload.encode())
+        self._quarantine.largest_acked = max(self._quarantine.largest_acked, size)
+
+    def _quarantined(self, message: Publishable) -> bool:
+        """A message as large as one the broker hung up on twice in a row, on the same topic,
+        is rejected instead of sent (:mod:`gateway.mqtt.quarantine`)."""
+        if not self._quarantine.holds(message.topic, message.payload):
+            return False
+        self._rejected(message, QUARANTINED, "the broker closed the connection right after "
+                       f"receiving a message this large ({len(message.payload)}-byte payload) "
+                       "on this topic, twice in a row (larger than the broker accepts? set "
+                       "[mqtt] max_packet_size)")
+        return True
 
     def _rejected(self, entry: Publishable, kind: str, reason: str) -> None:
         """A reading (or status) that cannot be delivered for good: larger than the broker
@@ -375,9 +403,13 @@ class Publisher:
     def _acked(self, entries: list[Publishable]) -> None:
         """The broker has these (PUBACK at QoS 1; written to the live connection at QoS 0)."""
         ack = self.buffer.ack
+        largest = self._quarantine.largest_acked
         for entry in entries:
             assert isinstance(entry, Entry)
             ack(entry)
+            size = len(entry.topic) + len(entry.payload)
+            largest = max(largest, size)
+        self._quarantine.largest_acked = largest
         self.published += len(entries)
 
 

@@ -38,6 +38,17 @@ def gateway_config(tmp_path: Path, port: int, mqtt: str = "", rest: str = "") ->
         f'topic_root = "lim/{{gateway_id}}"\n{mqtt}\n{rest}'))
 
 
+BIG = "s" + "x" * 400  # a sensor name that makes every reading's topic over 400 bytes
+
+
+def oversize_devices(metrics: int) -> str:
+    """Discovery on (its configs are over 400 bytes), metrics, a normal device and ``big``."""
+    return ("[homeassistant]\ndiscovery = true\n"
+            f'[metrics]\nlisten = "127.0.0.1:{metrics}"\n'
+            + simulated("ok", 0.05)
+            + simulated("big", 0.05, f'[{{ name = "{BIG}", profile = "temperature" }}]'))
+
+
 def seqs(messages: list[Msg]) -> list[int]:
     return [m.json["seq"] for m in messages]
 
@@ -50,11 +61,7 @@ async def test_an_oversized_message_is_not_sent_and_everything_else_flows(
     config is larger, and so is every reading of a device with a very long sensor name. Before,
     the gateway reconnected 160 times in 20 s and delivered nothing."""
     metrics = free_port()
-    big = "s" + "x" * 400
-    rest = ("[homeassistant]\ndiscovery = true\n"
-            f'[metrics]\nlisten = "127.0.0.1:{metrics}"\n'
-            + simulated("ok", 0.05)
-            + simulated("big", 0.05, f'[{{ name = "{big}", profile = "temperature" }}]'))
+    rest = oversize_devices(metrics)
     with mosquitto(tmp_path, "max_packet_size 400") as port:
         cfg = gateway_config(tmp_path, port, f'client = "{client}"\nmax_packet_size = 400',
                              rest)
@@ -63,7 +70,7 @@ async def test_an_oversized_message_is_not_sent_and_everything_else_flows(
                 await sub.wait_for(lambda: len(sub.on("lim/gw/ok/temperature")) >= 40, 30)
                 got = await scrape_until(metrics, "sensor_gateway_readings_rejected_total",
                                          {"device": "big", "reason": "too_large"}, 5)
-                await daemon.wait_log(f"a reading on lim/gw/big/{big} is not sent: ")
+                await daemon.wait_log(f"a reading on lim/gw/big/{BIG} is not sent: ")
                 await daemon.wait_log("a status or retained message (e.g. a Home Assistant "
                                       "discovery config) on homeassistant/")
                 assert await daemon.terminate() == 0
@@ -71,13 +78,64 @@ async def test_an_oversized_message_is_not_sent_and_everything_else_flows(
     assert log.count("connected to") == 1, log  # the broker never had to cut us off
     assert "unavailable" not in log
     assert "more than the configured maximum ([mqtt] max_packet_size) of 400" in log
-    assert log.count(f"a reading on lim/gw/big/{big} is not sent") == 1  # once per topic
+    assert log.count(f"a reading on lim/gw/big/{BIG} is not sent") == 1  # once per topic
     assert ("sensor_gateway_readings_rejected_total", (("device", "ok"), ("reason", "too_large"))
             ) not in got
     ok = seqs(sub.on("lim/gw/ok/temperature"))
     assert ok == list(range(1, len(ok) + 1))
     assert [m.text for m in sub.on("lim/gw/big/status")][:1] == ["online"]
-    assert not sub.on(f"lim/gw/big/{big}")
+    assert not sub.on(f"lim/gw/big/{BIG}")
+
+
+async def test_a_message_the_broker_hangs_up_on_twice_is_quarantined(tmp_path: Path) -> None:
+    """The same broker, but the gateway is not told its limit (MQTT 3.1.1 cannot learn it):
+    Mosquitto hangs up on each oversized packet. The message it hung up on twice in a row is
+    quarantined (with what is as large on its topic) and everything else gets through."""
+    metrics = free_port()
+    rest = oversize_devices(metrics)
+    with mosquitto(tmp_path, "max_packet_size 400") as port:
+        cfg = gateway_config(tmp_path, port, "", rest)
+        async with collect("127.0.0.1", port, "lim/gw/#") as sub:
+            with LoggedDaemon(cfg, tmp_path / "daemon.log") as daemon:
+                await scrape_until(metrics, "sensor_gateway_readings_rejected_total",
+                                   {"device": "big", "reason": "quarantined"}, 10, timeout=60)
+                await daemon.wait_log("a status or retained message (e.g. a Home Assistant "
+                                      "discovery config) on homeassistant/", 30)
+                flowing = len(sub.on("lim/gw/ok/temperature"))
+                await sub.wait_for(
+                    lambda: len(sub.on("lim/gw/ok/temperature")) >= flowing + 40, 30)
+                assert await daemon.terminate() == 0
+    log = daemon.text()
+    assert f"a reading on lim/gw/big/{BIG} is not sent: the broker closed the connection " \
+           "right after receiving a message this large" in log, log
+    ok = set(seqs(sub.on("lim/gw/ok/temperature")))
+    assert ok == set(range(1, max(ok) + 1))  # duplicates after a hang-up, never a gap
+    assert not sub.on(f"lim/gw/big/{BIG}")
+
+
+async def test_drops_that_are_not_about_a_message_quarantine_nothing(tmp_path: Path) -> None:
+    """Two gateways configured with the same client id: Mosquitto drops each when the other
+    connects, whatever was in flight. No message may be blamed for that; nothing is lost."""
+    with mosquitto(tmp_path, "max_packet_size 400") as port:
+        daemons = []
+        for name in ("one", "two"):
+            (tmp_path / name).mkdir()
+            cfg = write_config(tmp_path / name / "config.toml", (
+                f'[gateway]\nid = "{name}"\nshutdown_timeout = 5\n'
+                f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nreconnect_delay_max = 1\n'
+                'client_id = "same"\n' + simulated(name, 0.02)))
+            daemons.append(LoggedDaemon(cfg, tmp_path / name / "daemon.log"))
+        async with collect("127.0.0.1", port, "sensor-gateway/#") as sub:
+            with daemons[0], daemons[1]:
+                for daemon in daemons:
+                    await daemon.wait_log("connected to")
+                await asyncio.sleep(10)  # drops over time are what is tested
+                assert [await d.terminate() for d in daemons] == [0, 0]
+    for name, daemon in zip(("one", "two"), daemons, strict=True):
+        assert "unavailable" in daemon.text()  # each was dropped by the other
+        assert "not sent" not in daemon.text(), daemon.text()
+        got = set(seqs(sub.on(f"sensor-gateway/{name}/{name}/temperature")))
+        assert got and got == set(range(1, max(got) + 1))
 
 
 @pytest.mark.parametrize("client", CLIENTS)
