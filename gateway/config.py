@@ -97,6 +97,22 @@ class MqttSection(StrictModel):
     max_inflight: int = Field(100, ge=1, le=65535)
     client: Literal["lean", "aiomqtt"] = "lean"  # the data path; see README, Performance
     reconnect_delay_max: float = Field(30.0, gt=0)
+    max_packet_size: int | None = Field(
+        None, ge=128, le=268_435_460,
+        description="The largest MQTT packet the broker accepts, in bytes (Mosquitto's "
+        "`max_packet_size`). A reading, status or discovery config that would be larger is "
+        "not sent: it is dropped, counted (`sensor_gateway_readings_rejected_total`, reason "
+        "`too_large`) and logged once per topic, and everything else keeps flowing (a broker "
+        "that gets one drops the connection). Unset: no limit of our own; with "
+        "`protocol = 5` the broker's ""Maximum Packet Size applies as well. See docs: delivery.")
+    will_qos: int = Field(
+        1, ge=0, le=1,
+        description="QoS of the last will (`<root>/status` = `offline`). A broker with "
+        "`max_qos 0` refuses a QoS 1 will.")
+    will_retain: bool = Field(
+        True,
+        description="Whether the last will is retained (so a late subscriber sees the gateway "
+        "`offline`). A broker with `retain_available false` refuses a retained will.")
     servers: list[str] | None = Field(
         None, min_length=1,
         description="Brokers to fail over between, each `\"host:port\"` (IPv6 in brackets), e.g. "

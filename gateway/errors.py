@@ -24,6 +24,7 @@ __all__ = [
     "DriverError",
     "GatewayError",
     "MqttConnectionLost",
+    "MqttNotAuthorised",
     "MqttRefused",
     "OutboxLocked",
     "PublishError",
@@ -71,7 +72,13 @@ class PublishError(GatewayError):
 
 
 class MqttRefused(PublishError):
-    """The broker answered CONNECT with a refusal (CONNACK return code != 0)."""
+    """The broker refused the connection (a CONNACK code, or it closed the connection instead
+    of answering CONNECT) or a subscription (a SUBACK failure code)."""
+
+
+class MqttNotAuthorised(MqttRefused):
+    """The broker refused the credentials or this client (bad user name or password, not
+    authorised): retrying cannot help until the configuration or the broker's ACL changes."""
 
 
 class MqttConnectionLost(PublishError):

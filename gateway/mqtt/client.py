@@ -11,8 +11,10 @@ message:
 - PUBACKs are matched to their entries in ``data_received`` and handed back in batches
   (``on_acked``): a reading is acknowledged only after its PUBACK (QoS 1), or once it was handed
   to the live connection (QoS 0), exactly as with aiomqtt;
-- PINGREQ when the connection has been quiet, and a connection that stays silent for 1.5 x
-  keepalive is declared dead (a paused or half-open broker is noticed);
+- PINGREQ when the client has sent nothing for keepalive/2 (the keepalive counts what the
+  client sends, [MQTT-3.1.2-23], however much it receives) or heard nothing for as long; a
+  connection that stays silent for 1.5 x keepalive is declared dead (a paused or half-open
+  broker is noticed);
 - transport flow control (``pause_writing``) stops taking readings while the socket is backed up.
 
 - SUBSCRIBE (waits for the SUBACK) and incoming PUBLISH at QoS 0/1 (PUBACKed), handed to
@@ -39,7 +41,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.errors import MqttConnectionLost, MqttRefused
+from gateway.errors import MqttConnectionLost, MqttNotAuthorised, MqttRefused
 from gateway.mqtt import v5
 from gateway.mqtt.packets import (
     CONNACK,
@@ -64,7 +66,8 @@ from gateway.mqtt.packets import (
     topic_field,
 )
 
-__all__ = ["LeanClient", "MessageHandler", "Mqtt5Options", "Publishable", "Will", "lean_connect"]
+__all__ = ["NOT_SENT", "LeanClient", "MessageHandler", "Mqtt5Options", "Publishable", "Will",
+           "lean_connect"]
 
 MAX_WINDOW = 65_000  # packet ids are 16 bits; leave room for status publishes
 TOPIC_CACHE_MAX = 100_000
@@ -81,12 +84,21 @@ class Publishable(Protocol):
 
 
 MessageHandler = Callable[[str, bytes, bool], None]
-RejectHandler = Callable[[Publishable, str], None]
+# on_rejected(entry, kind, why): a message that is not sent (again), for good. ``kind`` is the
+# metric label: "too_large", "unencodable" or "refused" (an MQTT 5 PUBACK reason code).
+RejectHandler = Callable[[Publishable, str, str], None]
+TOO_LARGE = "too_large"
+UNENCODABLE = "unencodable"
+REFUSED = "refused"
+# CONNACK codes meaning "these credentials / this client may not": 3.1.1 (4, 5) and MQTT 5.
+AUTH_REFUSALS = frozenset({4, 5, 0x86, 0x87, 0x8C})
 
 DISCONNECT_PACKET = 14
 # PUBACK reason codes that refuse this message for good: resending it cannot help.
 PERMANENT_REFUSALS = frozenset({0x87, 0x90, 0x95, 0x99, 0x9A, 0x9B})
 STATUS_RESERVE = 8  # MQTT 5: Receive Maximum slots kept for status publishes and subscribes
+NOT_SENT = b"\xff"  # a status publish's result when it was not sent or was refused (else b"")
+HANG_UP_WINDOW = 1.0  # s: a close this soon after our last write may be the broker's answer
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ def _ignore(_topic: str, _payload: bytes, _retained: bool) -> None:
     return None
 
 
-def _drop(_entry: Publishable, _reason: str) -> None:
+def _drop(_entry: Publishable, _kind: str, _reason: str) -> None:
     return None
 
 
@@ -116,7 +128,8 @@ class LeanClient(asyncio.Protocol):
                  on_acked: Callable[[list[Publishable]], None],
                  on_message: MessageHandler = _ignore, *, protocol: int = 4,
                  on_rejected: RejectHandler = _drop,
-                 message_expiry: int | None = None) -> None:
+                 message_expiry: int | None = None,
+                 max_packet_size: int | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.keepalive = keepalive
@@ -126,6 +139,8 @@ class LeanClient(asyncio.Protocol):
         self._on_rejected = on_rejected
         self.protocol = protocol
         self.server = v5.Connack(session_present=False, reason=0)  # what the server allows
+        self._configured_limit = max_packet_size  # [mqtt] max_packet_size
+        self.max_packet_size = max_packet_size  # and the server's own (MQTT 5), the smaller
         self._aliases = v5.TopicAliases(0)
         self._message_expiry = message_expiry
         self._expiry = v5.PublishProperties(message_expiry=message_expiry).encode()
@@ -137,6 +152,10 @@ class LeanClient(asyncio.Protocol):
         self._dead = asyncio.Event()
         self._inflight: dict[int, Publishable] = {}
         self._waiting: dict[int, asyncio.Future[bytes]] = {}
+        self._statuses: dict[int, tuple[str, bytes]] = {}  # status publishes awaiting PUBACK
+        # (topic, payload) of the message the broker hung up on, as far as can be told: the
+        # oldest unacknowledged one when it closed the connection right after we wrote.
+        self.hung_up_on: tuple[str, bytes] | None = None
         self._next_id = 0
         self._topics: dict[str, bytes] = {}
         self._room = asyncio.Event()
@@ -144,6 +163,7 @@ class LeanClient(asyncio.Protocol):
         self._paused = False
         self._last_recv = self._last_sent = loop.time()
         self.pings_answered = 0
+        self.pings_sent = 0
 
     # --- asyncio.Protocol --------------------------------------------------------------------
 
@@ -201,9 +221,9 @@ class LeanClient(asyncio.Protocol):
                 self._inflight[pid] = entry
             raise _RefusedForNow(f"the broker refused a reading for now: {why}")
         if entry is not None:
-            self._on_rejected(entry, why)
+            self._on_rejected(entry, REFUSED, why)
         else:  # a status publish: its waiter learns, the session goes on
-            self._resolve(pid, b"")
+            self._resolve(pid, NOT_SENT)
 
     def _suback(self, body: bytes) -> None:
         if self.protocol == 5:
@@ -214,6 +234,7 @@ class LeanClient(asyncio.Protocol):
 
     def _resolve(self, pid: int, result: bytes) -> None:
         waiter = self._waiting.pop(pid, None)
+        self._statuses.pop(pid, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(result)
 
@@ -227,7 +248,30 @@ class LeanClient(asyncio.Protocol):
             self._write(encode_puback(pid))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(f"connection lost: {exc}" if exc else "connection closed by the broker")
+        if isinstance(exc, ConnectionResetError):
+            self._lost("connection reset by the broker")
+        else:
+            self._lost(f"connection lost: {exc}" if exc else "connection closed by the broker")
+
+    def _lost(self, reason: str) -> None:
+        """The broker closed or reset the connection. If that came right after we wrote, it
+        may be its answer to one message: :attr:`hung_up_on` names the likeliest."""
+        if self._error is None and self._loop.time() - self._last_sent < HANG_UP_WINDOW:
+            self.hung_up_on = self._largest_unacked()
+        self._fail(reason)
+
+    def _largest_unacked(self) -> tuple[str, bytes] | None:
+        """The largest reading or status not yet acknowledged (the earliest sent of equals).
+        What a broker hangs up on is almost always a packet over its size limit; which
+        messages it acknowledged first cannot be told, as a reset discards its PUBACKs."""
+        best: tuple[int, int, str, bytes] | None = None
+        messages = [(pid, entry.topic, entry.payload) for pid, entry in self._inflight.items()]
+        messages += [(pid, topic, payload) for pid, (topic, payload) in self._statuses.items()]
+        for pid, topic, payload in messages:
+            key = (len(topic) + len(payload), (self._next_id - pid) % 0xFFFF, topic, payload)
+            if best is None or key[:2] > best[:2]:
+                best = key
+        return None if best is None else (best[2], best[3])
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -251,6 +295,7 @@ class LeanClient(asyncio.Protocol):
                 future.set_exception(self._error)
                 future.exception()  # whoever awaits it gets it; nobody else must log it
         self._waiting.clear()
+        self._statuses.clear()
         if self._transport is not None:
             self._transport.abort()
 
@@ -288,8 +333,12 @@ class LeanClient(asyncio.Protocol):
         return field
 
     def _write(self, data: bytes | bytearray) -> None:
-        self._check().write(data)
+        transport = self._check()
+        transport.write(data)
         self._last_sent = self._loop.time()
+        if transport.is_closing():  # the send failed (reset): nothing more goes out on it
+            self._lost("connection reset by the broker")
+            self._check()  # raises: what was just written counts as not sent
 
     # --- the publisher's interface ---------------------------------------------------------
 
@@ -301,62 +350,84 @@ class LeanClient(asyncio.Protocol):
         return max(1, self.window - len(self._inflight))
 
     def send(self, entries: list[Publishable], qos: int) -> None:
-        """Publish ``entries`` with one socket write. QoS 0 entries count as acked at once."""
-        self._check()
-        if self.protocol == 5:
-            self._send5(entries, qos)
-            return
-        out = bytearray()
-        topic_of = self._topic
-        if qos:
-            inflight = self._inflight
-            new_id = self._new_id
-            for entry in entries:
-                topic, payload = topic_of(entry.topic), entry.payload
-                pid = new_id()
-                inflight[pid] = entry
-                out += b"\x32"
-                out += remaining_length(len(topic) + 2 + len(payload))
-                out += topic
-                out += pid.to_bytes(2, "big")
-                out += payload
-        else:
-            for entry in entries:
-                topic, payload = topic_of(entry.topic), entry.payload
-                out += b"\x30"
-                out += remaining_length(len(topic) + len(payload))
-                out += topic
-                out += payload
-        self._write(out)
-        if qos:
-            self._update_room()
-        else:
-            self._on_acked(entries)
+        """Publish ``entries`` with one socket write. QoS 0 entries count as acked at once.
 
-    def _send5(self, entries: list[Publishable], qos: int) -> None:
-        """MQTT 5: the same, with topic aliases, message expiry and the server's size limit."""
-        out = bytearray()
-        sent: list[Publishable] = []
-        limit = self.server.maximum_packet_size
-        for entry in entries:
-            topic, props = self._publish_fields(entry.topic)
-            pid = self._new_id() if qos else 0
-            packet = v5.encode_publish(topic, entry.payload, qos, pid, properties=props)
-            if limit is not None and len(packet) > limit:
-                self._v5_props.pop(entry.topic, None)  # its alias was never set: not used
-                self._on_rejected(entry, f"{len(packet)} bytes, more than the broker's "
-                                         f"Maximum Packet Size of {limit}")
-                continue
-            if qos:
-                self._inflight[pid] = entry
-            sent.append(entry)
-            out += packet
+        Every packet is encoded before any is registered as in flight, so a failure leaves no
+        phantom packet identifier. An entry that cannot be encoded, or whose packet is larger
+        than :attr:`max_packet_size`, is handed to ``on_rejected`` and the rest go."""
+        self._check()
+        encode = self._encode5 if self.protocol == 5 else self._encode4
+        out, sent = encode(entries, qos)
+        if qos:
+            self._inflight.update(sent)
         if out:
             self._write(out)
         if qos:
             self._update_room()
         elif sent:
-            self._on_acked(sent)
+            self._on_acked([entry for _, entry in sent])
+
+    def _encode4(self, entries: list[Publishable],
+                 qos: int) -> tuple[bytearray, list[tuple[int, Publishable]]]:
+        """MQTT 3.1.1 PUBLISH packets for ``entries``, one buffer, (packet id, entry) sent."""
+        out = bytearray()
+        sent: list[tuple[int, Publishable]] = []
+        topic_of, new_id, limit = self._topic, self._new_id, self.max_packet_size
+        first, id_size = (b"\x32", 2) if qos else (b"\x30", 0)
+        for entry in entries:
+            payload = entry.payload
+            try:
+                topic = topic_of(entry.topic)
+                size = len(topic) + id_size + len(payload)
+                header = remaining_length(size)
+            except (ValueError, UnicodeError) as exc:
+                self._on_rejected(entry, UNENCODABLE, f"cannot be sent as MQTT: {exc}")
+                continue
+            if limit is not None and 1 + len(header) + size > limit:
+                self._too_large(entry, 1 + len(header) + size)
+                continue
+            pid = new_id() if qos else 0
+            out += first
+            out += header
+            out += topic
+            if qos:
+                out += pid.to_bytes(2, "big")
+            out += payload
+            sent.append((pid, entry))
+        return out, sent
+
+    def _too_large(self, entry: Publishable, size: int) -> None:
+        self._on_rejected(entry, TOO_LARGE, f"{size} bytes, more than the {self._limit_source} "
+                                            f"of {self.max_packet_size}")
+
+    @property
+    def _limit_source(self) -> str:
+        if self.max_packet_size == self._configured_limit:
+            return "configured maximum ([mqtt] max_packet_size)"
+        return "broker's Maximum Packet Size"
+
+    def _encode5(self, entries: list[Publishable],
+                 qos: int) -> tuple[bytearray, list[tuple[int, Publishable]]]:
+        """MQTT 5: the same, with topic aliases and message expiry."""
+        out = bytearray()
+        sent: list[tuple[int, Publishable]] = []
+        limit = self.max_packet_size
+        for entry in entries:
+            pid = self._new_id() if qos else 0  # registered only once the packet is in ``out``
+            try:
+                topic, props = self._publish_fields(entry.topic)
+                packet = v5.encode_publish(topic, entry.payload, qos, pid, properties=props)
+            except (ValueError, UnicodeError) as exc:
+                self._v5_props.pop(entry.topic, None)
+                self._on_rejected(entry, UNENCODABLE, f"cannot be sent as MQTT: {exc}")
+                continue
+            if limit is not None and len(packet) > limit:
+                self._v5_props.pop(entry.topic, None)  # its alias was never set: not used
+                self._too_large(entry, len(packet))
+                continue
+            sent.append((pid, entry))
+            out += packet
+        return out, sent
 
     def _publish_fields(self, topic: str) -> tuple[bytes, bytes]:
         """The topic field and properties of a reading's PUBLISH: the full topic with a new
@@ -397,33 +468,35 @@ class LeanClient(asyncio.Protocol):
         """Write one QoS 1 publish now (outside the reading window); the future completes
         with its PUBACK, or fails with the connection."""
         return self._request_nowait(
-            lambda pid: self._encode_one(topic, payload, 1, pid, retain), topic)
+            lambda pid: self._encode_one(topic, payload, 1, pid, retain), (topic, payload))
 
     async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
-        """Subscribe; return once the broker granted it (a refusal is an error)."""
+        """Subscribe; return once the broker granted it. A refusal (SUBACK failure code, e.g.
+        the broker's ACL) raises :class:`MqttRefused`; the connection goes on."""
         encode = v5.encode_subscribe if self.protocol == 5 else encode_subscribe
         codes = await self._request(lambda pid: encode(pid, topic_filter, qos))
         if not codes or codes[0] >= 0x80:
-            why = v5.reason_text(codes[0]) if codes and self.protocol == 5 else "refused"
-            raise MqttRefused(f"subscription to {topic_filter!r} refused: {why}")
+            why = v5.reason_text(codes[0]) if codes and self.protocol == 5 else "failure (0x80)"
+            raise MqttRefused(f"subscription to {topic_filter!r} refused by the broker: {why}")
 
     async def _request(self, packet: Callable[[int], bytes]) -> bytes:
         """Send a packet with a fresh packet id; wait for its PUBACK or SUBACK."""
         return await self._request_nowait(packet)
 
     def _request_nowait(self, packet: Callable[[int], bytes],
-                        topic: str | None = None) -> asyncio.Future[bytes]:
+                        status: tuple[str, bytes] | None = None) -> asyncio.Future[bytes]:
         self._check()
         pid = self._new_id()
         data = packet(pid)
         waiter: asyncio.Future[bytes] = self._loop.create_future()
-        limit = self.server.maximum_packet_size
-        if topic is not None and limit is not None and len(data) > limit:
-            # MQTT 5: the broker would cut the connection for it; it is not sent
-            self._on_rejected(_Message(topic, b""), f"{len(data)} bytes, more than the "
-                                                    f"broker's Maximum Packet Size of {limit}")
-            waiter.set_result(b"")
+        limit = self.max_packet_size
+        if status is not None and limit is not None and len(data) > limit:
+            # the broker would cut the connection for it: it is not sent
+            self._too_large(_Message(*status), len(data))
+            waiter.set_result(NOT_SENT)
             return waiter
+        if status is not None:
+            self._statuses[pid] = status
         self._waiting[pid] = waiter
         self._write(data)
         return waiter
@@ -441,9 +514,12 @@ class LeanClient(asyncio.Protocol):
                 self._fail(f"no answer from the broker for {now - self._last_recv:.1f}s "
                            f"(keepalive {self.keepalive:g}s)")
                 self._check()
-            quiet = now - max(self._last_recv, self._last_sent)
-            if quiet >= self.keepalive / 2 or now - self._last_recv >= self.keepalive / 2:
+            # [MQTT-3.1.2-23]: the keepalive counts what the client *sent*; a client that only
+            # receives must still ping. A quiet broker is probed as well.
+            if (now - self._last_sent >= self.keepalive / 2
+                    or now - self._last_recv >= self.keepalive / 2):
                 self._write(PINGREQ)
+                self.pings_sent += 1
 
     def inflight(self) -> int:
         return len(self._inflight)
@@ -457,6 +533,9 @@ class LeanClient(asyncio.Protocol):
     def _adopt(self, connack: v5.Connack) -> None:
         """MQTT 5: take the server's limits for this connection."""
         self.server = connack
+        if connack.maximum_packet_size is not None:
+            self.max_packet_size = min(connack.maximum_packet_size,
+                                       self._configured_limit or connack.maximum_packet_size)
         self.window = max(1, min(self.window, connack.receive_maximum - STATUS_RESERVE))
         if connack.server_keep_alive is not None:
             self.keepalive = connack.server_keep_alive or self.keepalive
@@ -477,7 +556,6 @@ class Mqtt5Options:
 
     session_expiry: int = 0
     message_expiry: int | None = None
-    on_rejected: RejectHandler = _drop
 
 
 @contextlib.asynccontextmanager
@@ -487,18 +565,20 @@ async def lean_connect(
     will: Will | None = None,
     username: str | None = None, password: str | None = None,
     tls: ssl.SSLContext | None = None, connect_timeout: float = 10.0,
-    mqtt5: Mqtt5Options | None = None,
+    mqtt5: Mqtt5Options | None = None, on_rejected: RejectHandler = _drop,
+    max_packet_size: int | None = None,
 ) -> AsyncIterator[LeanClient]:
     """Connect, send CONNECT, wait for a successful CONNACK; DISCONNECT on the way out."""
     loop = asyncio.get_running_loop()
     if mqtt5 is None:
-        client = LeanClient(keepalive, window, on_acked, on_message)
+        client = LeanClient(keepalive, window, on_acked, on_message, on_rejected=on_rejected,
+                            max_packet_size=max_packet_size)
         connect = encode_connect(client_id, keepalive, will=will, username=username,
                                  password=password)
     else:
         client = LeanClient(keepalive, window, on_acked, on_message, protocol=5,
-                            on_rejected=mqtt5.on_rejected,
-                            message_expiry=mqtt5.message_expiry)
+                            on_rejected=on_rejected, message_expiry=mqtt5.message_expiry,
+                            max_packet_size=max_packet_size)
         connect = v5.encode_connect(client_id, keepalive, will=will, username=username,
                                     password=password, session_expiry=mqtt5.session_expiry)
     try:
@@ -517,17 +597,37 @@ async def lean_connect(
                 reason += ('; the broker may not speak MQTT 5 (set [mqtt] protocol = '
                            '"3.1.1")')
         raise MqttConnectionLost(f"cannot connect: {reason}") from None
+    except MqttConnectionLost as exc:
+        if not str(exc).startswith("connection"):  # a protocol error, not a hang-up
+            raise
+        raise MqttRefused(_hung_up(str(exc), will)) from None
     except BaseException:
         client._fail("connect aborted")
         raise
     refusal = _refusal(connack, mqtt5 is not None)
     if refusal is not None:
         client._fail("refused")
+        if connack.reason in AUTH_REFUSALS:
+            raise MqttNotAuthorised(f"{refusal}; check [mqtt] username and password (or "
+                                    "password_file), and the broker's password file and ACL "
+                                    "for this user")
         raise MqttRefused(refusal)
     try:
         yield client
     finally:
         client.close()
+
+
+def _hung_up(how: str, will: Will | None) -> str:
+    """Why a broker may close the connection instead of answering CONNECT (MQTT 3.1.1 has no
+    CONNACK code for most refusals: Mosquitto, for one, just disconnects)."""
+    why = f"the broker closed the connection instead of answering CONNECT ({how})"
+    if will is None:
+        return f"{why}; check the broker's log"
+    return (f"{why}: it may refuse the last will (QoS {will.qos}, "
+            f"{'retained' if will.retain else 'not retained'}; a broker with max_qos 0 or "
+            "retain_available false does), see [mqtt] will_qos and will_retain, or something "
+            "else in CONNECT; check the broker's log")
 
 
 def _refusal(connack: v5.Connack, mqtt5: bool) -> str | None:

@@ -27,6 +27,7 @@ __all__ = [
     "encode_subscribe",
     "packet_id",
     "parse_publish",
+    "publish_size",
     "remaining_length",
     "topic_field",
     "topic_matches",
@@ -110,6 +111,12 @@ def encode_publish(
         return (bytes((first,)) + remaining_length(len(topic) + 2 + len(payload)) + topic
                 + packet_id.to_bytes(2, "big") + payload)
     return bytes((first,)) + remaining_length(len(topic) + len(payload)) + topic + payload
+
+
+def publish_size(topic: str, payload: bytes, qos: int) -> int:
+    """The size in bytes of an MQTT 3.1.1 PUBLISH of ``payload`` on ``topic``."""
+    body = 2 + len(topic.encode()) + (2 if qos else 0) + len(payload)
+    return 1 + len(remaining_length(min(body, MAX_REMAINING))) + body
 
 
 def encode_subscribe(packet_id: int, topic_filter: str, qos: int = 1) -> bytes:

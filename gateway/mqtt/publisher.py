@@ -24,9 +24,20 @@ from gateway.config import MqttSection, format_host_port
 from gateway.core.backoff import Backoff
 from gateway.core.topics import TopicLayout
 from gateway.delivery.buffer import Buffer, Entry
-from gateway.errors import PublishError
-from gateway.mqtt.client import LeanClient, Mqtt5Options, Publishable, Will, lean_connect
-from gateway.mqtt.packets import topic_matches
+from gateway.errors import MqttRefused, PublishError
+from gateway.mqtt.client import (
+    NOT_SENT,
+    REFUSED,
+    TOO_LARGE,
+    LeanClient,
+    Mqtt5Options,
+    Publishable,
+    Will,
+    lean_connect,
+)
+from gateway.mqtt.packets import publish_size, topic_matches
+from gateway.mqtt.quarantine import QUARANTINED, Quarantine
+from gateway.mqtt.trouble import ConnectionTrouble
 
 if TYPE_CHECKING:
     import aiomqtt
@@ -53,8 +64,11 @@ class Publisher:
         self.connected = asyncio.Event()
         self._server = 0  # index into mqtt.addresses (failover)
         self.published = 0
-        self.rejected = 0  # MQTT 5: readings the broker refused for good (dropped)
+        self.rejected = 0  # readings not sent for good (too large, refused): dropped
+        self.rejected_by: dict[tuple[str, str], int] = {}  # (device, reason) -> readings
         self._rejected_topics: set[str] = set()
+        self._refused_filters: set[str] = set()  # subscriptions the broker refused (logged)
+        self._quarantine = Quarantine()
         self.reconnects = 0
         # Called when it connects, and after every ended or failed attempt (the daemon's
         # STATUS= line follows at once).
@@ -127,46 +141,46 @@ class Publisher:
         return format_host_port(*self._address)
 
     async def run(self) -> None:
-        backoff = Backoff(0.2, self.mqtt.reconnect_delay_max)
-        failing = False
+        trouble = ConnectionTrouble(Backoff(0.2, self.mqtt.reconnect_delay_max))
         while True:
             error: BaseException | None = None
             try:
                 if self.mqtt.client == "lean":
                     async with self._lean_client() as lean:
-                        self._on_connect(backoff)
-                        failing = False
-                        await self._lean_session(lean)
+                        trouble.connected(self.server)
+                        started = asyncio.get_running_loop().time()
+                        try:
+                            await self._lean_session(lean)
+                        finally:
+                            self._quarantine.session_ended(
+                                lean.hung_up_on, asyncio.get_running_loop().time() - started)
                 else:
                     with _aiomqtt_errors():
                         async with self._client() as client:
-                            self._on_connect(backoff)
-                            failing = False
+                            trouble.connected(self.server)
                             await self._session(client)
             except* PublishError as group:
                 error = group.exceptions[0]
             self.connected.clear()
             self.buffer.requeue_inflight()
-            delay = backoff.next_delay()
-            level = logging.DEBUG if failing else logging.WARNING
             lost = self.server
             self._server += 1  # failover: the next attempt goes to the next server, if any
-            log.log(level, "broker %s unavailable (%s); retrying %sin %.1fs", lost, error,
-                    "" if self.server == lost else f"with {self.server} ", delay)
-            failing = True
+            delay = trouble.ended(error, lost,
+                                  "" if self.server == lost else f"with {self.server} ")
             self.reconnects += 1
             self._state_changed()
             await asyncio.sleep(delay)
 
-    def _on_connect(self, backoff: Backoff) -> None:
-        log.info("connected to %s", self.server)
-        backoff.reset()
+    def _will(self) -> Will:
+        return Will(self.topics.gateway_status, OFFLINE.encode(), qos=self.mqtt.will_qos,
+                    retain=self.mqtt.will_retain)
 
     def _client(self) -> aiomqtt.Client:
         import aiomqtt  # noqa: PLC0415 - only the fallback path pays for aiomqtt and paho
 
         secret = self.mqtt.secret()
-        will = aiomqtt.Will(self.topics.gateway_status, OFFLINE, qos=1, retain=True)
+        will = aiomqtt.Will(self.topics.gateway_status, OFFLINE, qos=self.mqtt.will_qos,
+                            retain=self.mqtt.will_retain)
         host, port = self._address
         client = aiomqtt.Client(
             host,
@@ -201,7 +215,9 @@ class Publisher:
 
     async def _session(self, client: aiomqtt.Client) -> None:
         for topic_filter in self._subscriptions:  # first: retained messages on them arrive
-            await client.subscribe(topic_filter, qos=1)  # before anything we send now
+            codes = await client.subscribe(topic_filter, qos=1)  # before anything we send now
+            if any((code if isinstance(code, int) else code.value) >= 0x80 for code in codes):
+                self._subscription_refused(topic_filter, "failure (0x80)")
         self._session_started()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._status_loop(client), name="publisher.statuses")
@@ -216,6 +232,8 @@ class Publisher:
             while self._dirty:
                 topic = self._dirty.pop()
                 payload = self._statuses.get(topic, self._retained.get(topic, ""))
+                if self._too_large(_Retained(topic, payload.encode()), 1):
+                    continue
                 try:
                     await client.publish(topic, payload, qos=1, retain=True)
                 except BaseException:
@@ -241,6 +259,8 @@ class Publisher:
         qos = self.mqtt.qos
         while True:
             for entry in await self.buffer.get(self.mqtt.max_inflight):
+                if self._too_large(entry, qos):
+                    continue
                 await window.acquire()
                 tg.create_task(self._send(client, entry, qos, window), name="publisher.send")
 
@@ -254,6 +274,26 @@ class Publisher:
         self.buffer.ack(entry)
         self.published += 1
 
+    def _too_large(self, message: Publishable, qos: int) -> bool:
+        """aiomqtt path: a message over ``[mqtt] max_packet_size`` is rejected, not sent."""
+        limit = self.mqtt.max_packet_size
+        if limit is None:
+            return False
+        size = publish_size(message.topic, message.payload, qos)
+        if size <= limit:
+            return False
+        self._rejected(message, TOO_LARGE, f"{size} bytes, more than the configured maximum "
+                                           f"([mqtt] max_packet_size) of {limit}")
+        return True
+
+    def _subscription_refused(self, topic_filter: str, reason: str) -> None:
+        """A refused subscription: logged once, and the session goes on without it."""
+        if topic_filter in self._refused_filters:
+            return
+        self._refused_filters.add(topic_filter)
+        log.warning("subscription to %s refused by the broker: %s (check the broker's ACL "
+                    "for this user); the gateway goes on without it", topic_filter, reason)
+
     # --- the lean data path ------------------------------------------------------------------
 
     def _lean_client(self) -> contextlib.AbstractAsyncContextManager[LeanClient]:
@@ -265,14 +305,15 @@ class Publisher:
             window=self.mqtt.max_inflight,
             on_acked=self._acked,
             on_message=self._dispatch,
-            will=Will(self.topics.gateway_status, OFFLINE.encode(), qos=1, retain=True),
+            will=self._will(),
             username=self.mqtt.username,
             password=secret.get_secret_value() if secret else None,
             tls=self._tls,
             mqtt5=None if self.mqtt.protocol != 5 else Mqtt5Options(
                 session_expiry=self.mqtt.session_expiry,
-                message_expiry=self.mqtt.message_expiry,
-                on_rejected=self._rejected),
+                message_expiry=self.mqtt.message_expiry),
+            on_rejected=self._rejected,
+            max_packet_size=self.mqtt.max_packet_size,
         )
 
     async def _lean_session(self, client: LeanClient) -> None:
@@ -280,7 +321,10 @@ class Publisher:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(client.supervise(), name="publisher.keepalive")
             for topic_filter in self._subscriptions:  # first: retained messages on them arrive
-                await client.subscribe(topic_filter, qos=1)  # before anything we send now
+                try:  # before anything we send now
+                    await client.subscribe(topic_filter, qos=1)
+                except MqttRefused as exc:
+                    self._subscription_refused(topic_filter, str(exc).rsplit(": ", 1)[-1])
             self._session_started()
             tg.create_task(self._lean_statuses(client), name="publisher.statuses")
             tg.create_task(self._lean_readings(client), name="publisher.readings")
@@ -291,6 +335,8 @@ class Publisher:
         while True:
             room = await client.room()
             batch: list[Publishable] = list(await self.buffer.get(room))
+            if self._quarantine.held:
+                batch = [entry for entry in batch if not self._quarantined(entry)]
             if self._dirty:  # a device's state changed with these readings: state first
                 self._write_statuses(client)
             client.send(batch, qos)
@@ -301,9 +347,10 @@ class Publisher:
         device ``online`` (or its discovery config) before the readings that made it so."""
         while self._dirty:
             topic = self._dirty.pop()
-            payload = self._statuses.get(topic, self._retained.get(topic, ""))
-            self._unconfirmed[topic] = client.publish_nowait(topic, payload.encode(),
-                                                             retain=True)
+            data = self._statuses.get(topic, self._retained.get(topic, "")).encode()
+            if self._quarantine.held and self._quarantined(_Retained(topic, data)):
+                continue
+            self._unconfirmed[topic] = client.publish_nowait(topic, data, retain=True)
 
     async def _lean_statuses(self, client: LeanClient) -> None:
         while True:
@@ -312,34 +359,68 @@ class Publisher:
             self._write_statuses(client)
             while self._unconfirmed:  # a lost connection raises here; the next session
                 topic, waiter = next(iter(self._unconfirmed.items()))  # re-sends them all
-                await waiter
+                if await waiter != NOT_SENT:  # the broker took it
+                    self._status_acked(topic)
                 if self._unconfirmed.get(topic) is waiter:
                     del self._unconfirmed[topic]
             if not self._dirty:
                 self._statuses_sent.set()
 
-    def _rejected(self, entry: Publishable, reason: str) -> None:
-        """The broker refused this reading (or status) for good (MQTT 5): dropped, counted,
-        logged once per topic; resending it could only be refused again."""
+    def _status_acked(self, topic: str) -> None:
+        payload = self._statuses.get(topic, self._retained.get(topic, ""))
+        size = len(topic) + len(payload.encode())
+        self._quarantine.largest_acked = max(self._quarantine.largest_acked, size)
+
+    def _quarantined(self, message: Publishable) -> bool:
+        """A message as large as one the broker hung up on twice in a row, on the same topic,
+        is rejected instead of sent (:mod:`gateway.mqtt.quarantine`)."""
+        if not self._quarantine.holds(message.topic, message.payload):
+            return False
+        self._rejected(message, QUARANTINED, "the broker closed the connection right after "
+                       f"receiving a message this large ({len(message.payload)}-byte payload) "
+                       "on this topic, twice in a row (larger than the broker accepts? set "
+                       "[mqtt] max_packet_size)")
+        return True
+
+    def _rejected(self, entry: Publishable, kind: str, reason: str) -> None:
+        """A reading (or status) that cannot be delivered for good: larger than the broker
+        takes, not encodable, or refused by the broker (MQTT 5). Dropped, counted per device
+        and ``kind``, logged once per topic; sending it again could only fail again."""
         what = "reading"
         if isinstance(entry, Entry):
             self.buffer.ack(entry)
             self.rejected += 1
+            key = (entry.device, kind)
+            self.rejected_by[key] = self.rejected_by.get(key, 0) + 1
         else:
-            what = "status or retained message"
+            what = "status or retained message (e.g. a Home Assistant discovery config)"
         if entry.topic not in self._rejected_topics:
             self._rejected_topics.add(entry.topic)
-            log.warning("the broker refused a %s on %s: %s; dropped (not sent again; later "
-                        "ones on this topic are dropped without a log line)",
-                        what, entry.topic, reason)
+            how = "the broker refused a %s on %s" if kind == REFUSED else "a %s on %s is not sent"
+            log.warning(how + ": %s; dropped (not sent again; later ones on this topic are "
+                        "dropped without a log line)", what, entry.topic, reason)
 
     def _acked(self, entries: list[Publishable]) -> None:
         """The broker has these (PUBACK at QoS 1; written to the live connection at QoS 0)."""
         ack = self.buffer.ack
+        largest = self._quarantine.largest_acked
         for entry in entries:
             assert isinstance(entry, Entry)
             ack(entry)
+            size = len(entry.topic) + len(entry.payload)
+            largest = max(largest, size)
+        self._quarantine.largest_acked = largest
         self.published += len(entries)
+
+
+class _Retained:
+    """A status or retained message as :meth:`Publisher._too_large` sees it."""
+
+    __slots__ = ("payload", "topic")
+
+    def __init__(self, topic: str, payload: bytes) -> None:
+        self.topic = topic
+        self.payload = payload
 
 
 @contextlib.contextmanager

@@ -99,6 +99,14 @@ class GatewayCollector(Collector):
                                   value=publisher.reconnects)
         yield CounterMetricFamily(f"{P}mqtt_published", "Messages the broker acknowledged",
                                   value=publisher.published)
+        rejected = CounterMetricFamily(f"{P}readings_rejected", "Readings dropped because "
+                                       "they cannot be delivered: too_large (over the broker's "
+                                       "packet size limit), refused (by the broker, MQTT 5), "
+                                       "quarantined (the broker hung up on it twice), "
+                                       "unencodable", labels=["device", "reason"])
+        for (device_id, reason), count in sorted(publisher.rejected_by.items()):
+            rejected.add_metric([device_id, reason], count)
+        yield rejected
         instruments = self.gateway.instruments
         if instruments is None:
             return

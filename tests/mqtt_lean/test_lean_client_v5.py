@@ -58,9 +58,10 @@ async def test_quota_exceeded_drops_the_connection_and_the_reading_is_not_acked(
     rejected: list[tuple[Publishable, str]] = []
 
     async def body(port: int) -> None:
-        options = Mqtt5Options(on_rejected=lambda e, why: rejected.append((e, why)))
         async with lean_connect("127.0.0.1", port, client_id="q", keepalive=30, window=10,
-                                on_acked=acked.extend, mqtt5=options) as client:
+                                on_acked=acked.extend, mqtt5=Mqtt5Options(),
+                                on_rejected=lambda e, _kind, why: rejected.append((e, why))
+                                ) as client:
             sent = entries(2)
             client.send(sent, 1)
             with pytest.raises(MqttConnectionLost, match=r"for now: quota exceeded \(0x97\)"):
@@ -87,9 +88,10 @@ async def test_a_permanent_refusal_is_handed_over_and_the_session_goes_on() -> N
     rejected: list[tuple[Publishable, str]] = []
 
     async def body(port: int) -> None:
-        options = Mqtt5Options(on_rejected=lambda e, why: rejected.append((e, why)))
         async with lean_connect("127.0.0.1", port, client_id="p", keepalive=30, window=10,
-                                on_acked=acked.extend, mqtt5=options) as client:
+                                on_acked=acked.extend, mqtt5=Mqtt5Options(),
+                                on_rejected=lambda e, _kind, why: rejected.append((e, why))
+                                ) as client:
             sent = entries(2)
             client.send(sent, 1)
             await until(lambda: len(acked) + len(rejected) == 2, timeout=5)

@@ -11,46 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from support.broker import Mosquitto, free_port
 from support.daemon import DaemonProcess, base_config, run_cli, simulated, write_config
+from support.metrics import http_get, scrape_until
 from support.mqtt import collect
 from support.wait import until
 
 from gateway.ops.looplag import LoopMonitor
-
-
-async def http_get(port: int, path: str = "/metrics", method: str = "GET") -> tuple[int, str]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    await writer.drain()
-    data = await reader.read()
-    writer.close()
-    await writer.wait_closed()
-    head, _, body = data.decode().partition("\r\n\r\n")
-    return int(head.split()[1]), body
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-async def scrape_until(port: int, name: str, labels: dict[str, str], minimum: float,
-                       timeout: float = 15) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    key = (name, tuple(sorted(labels.items())))
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                code, body = await http_get(port)
-            except ConnectionError:
-                code, body = 0, ""
-            if code == 200 and samples(body).get(key, -1) >= minimum:
-                return samples(body)
-            await asyncio.sleep(0.05)  # polling an HTTP endpoint: there is no event to wait on
 
 
 async def test_metrics_scraped_over_http(tmp_path: Path, own_mosquitto: Mosquitto) -> None:

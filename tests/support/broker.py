@@ -1,13 +1,17 @@
-"""A real Mosquitto on a free loopback port, that tests can stop, kill, pause and restart."""
+"""A real Mosquitto on a free loopback port, that tests can stop, kill, pause and restart;
+one configured with extra lines (limits, ACLs, password files); amqtt in its own process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from support.components import require, which
@@ -111,3 +115,53 @@ class Mosquitto:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def mosquitto(tmp_path: Path, *lines: str) -> Iterator[int]:
+    """A Mosquitto 2 with the given extra configuration lines; yields its port."""
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text("\n".join([f"listener {port} 127.0.0.1", "allow_anonymous true",
+                               f"user {pwd.getpwuid(os.getuid()).pw_name}", *lines]) + "\n")
+    proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def password_file(path: Path, user: str, password: str) -> Path:
+    path.write_text("")
+    subprocess.run(["mosquitto_passwd", "-b", str(path), user, password], check=True,
+                   capture_output=True)
+    return path
+
+
+@contextlib.contextmanager
+def amqtt_broker(subscribe_acl: dict[str, list[str]] | None = None) -> Iterator[int]:
+    """amqtt (MQTT 3.1.1 only) in its own process; yields its port. ``subscribe_acl``: the
+    topic filters each user (``anonymous`` without credentials) may subscribe to; the rest is
+    answered with SUBACK 0x80."""
+    port = free_port()
+    config: dict[str, object] = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "auth": {"allow-anonymous": True, "plugins": ["auth_anonymous"]}}
+    if subscribe_acl is not None:
+        config["topic-check"] = {"enabled": True, "plugins": ["topic_acl"], "acl": subscribe_acl}
+    script = ("import asyncio, warnings\nfrom amqtt.broker import Broker\n"
+              "warnings.simplefilter('ignore')\n"
+              "async def main():\n"
+              f"    b = Broker({config!r})\n"
+              "    await b.start()\n    await asyncio.Event().wait()\nasyncio.run(main())\n")
+    broker = subprocess.Popen([sys.executable, "-c", script],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, 30)
+        yield port
+    finally:
+        broker.terminate()
+        broker.wait(10)
