@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -47,14 +48,17 @@ from gateway.mqtt.packets import (
     CONNACK,
     CONNACK_REASONS,
     DISCONNECT,
+    PACKET_NAMES,
     PINGREQ,
     PINGRESP,
     PUBACK,
     PUBLISH,
     SUBACK,
+    UNEXPECTED_BUT_HARMLESS,
     PacketReader,
     ProtocolViolation,
     Will,
+    check_incoming,
     connack_code,
     encode_connect,
     encode_puback,
@@ -68,6 +72,9 @@ from gateway.mqtt.packets import (
 
 __all__ = ["NOT_SENT", "LeanClient", "MessageHandler", "Mqtt5Options", "Publishable", "Will",
            "lean_connect"]
+
+log = logging.getLogger("gateway.mqtt")
+_noted: set[int] = set()  # unexpected packet types already logged (once per process)
 
 MAX_WINDOW = 65_000  # packet ids are 16 bits; leave room for status publishes
 TOPIC_CACHE_MAX = 100_000
@@ -174,21 +181,14 @@ class LeanClient(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_recv = self._loop.time()
         acked: list[Publishable] = []
+        ready = self._connack.done()
         try:
             for kind, flags, body in self._reader.packets(data):
-                if kind == PUBACK:
+                if kind == PUBACK and ready and not flags:  # the hot path: checked below
                     self._puback(body, acked)
-                elif kind == PUBLISH:
-                    self._incoming(flags, body)
-                elif kind == SUBACK:
-                    self._suback(body)
-                elif kind == PINGRESP:
-                    self.pings_answered += 1
-                elif kind == CONNACK and not self._connack.done():
-                    self._connack.set_result(self._parse_connack(body))
-                elif kind == DISCONNECT_PACKET and self.protocol == 5:
-                    reason, text = v5.parse_disconnect(body)
-                    self._fail(f"disconnected by the broker: {v5.reason_text(reason, text)}")
+                else:
+                    self._packet(kind, flags, body, acked)
+                    ready = self._connack.done()
         except ProtocolViolation as exc:
             self._fail(f"protocol error from the broker: {exc}")
         except _RefusedForNow as exc:  # the window goes again after the backoff
@@ -198,10 +198,42 @@ class LeanClient(asyncio.Protocol):
                 self._on_acked(acked)
                 self._update_room()
 
+    def _packet(self, kind: int, flags: int, body: bytes, acked: list[Publishable]) -> None:
+        """Any packet but a well-formed PUBACK after the CONNACK. What the specification
+        forbids raises :class:`ProtocolViolation` (the connection is dropped); what is merely
+        unexpected (a QoS 2 or UNSUBSCRIBE answer we never asked for) is ignored, said once."""
+        check_incoming(kind, flags, self.protocol)
+        if not self._connack.done() and kind != CONNACK:
+            raise ProtocolViolation(f"{PACKET_NAMES[kind]} before CONNACK [MQTT-3.2.0-1]")
+        if kind == PUBACK:
+            self._puback(body, acked)
+        elif kind == PUBLISH:
+            self._incoming(flags, body)
+        elif kind == SUBACK:
+            self._suback(body)
+        elif kind == PINGRESP:
+            self.pings_answered += 1
+        elif kind == CONNACK:
+            if self._connack.done():
+                raise ProtocolViolation("a second CONNACK")
+            self._connack.set_result(self._parse_connack(body))
+        elif kind == DISCONNECT_PACKET:  # MQTT 5 (check_incoming refuses it in 3.1.1)
+            reason, text = v5.parse_disconnect(body)
+            self._fail(f"disconnected by the broker: {v5.reason_text(reason, text)}")
+        elif kind in UNEXPECTED_BUT_HARMLESS and kind not in _noted:
+            _noted.add(kind)
+            log.warning("ignored a %s from the broker: the gateway never asks for one "
+                        "(logged once)", PACKET_NAMES[kind])
+
     def _parse_connack(self, body: bytes) -> v5.Connack:
         if self.protocol == 5:
-            return v5.parse_connack(body)
-        return v5.Connack(session_present=False, reason=connack_code(body))
+            connack = v5.parse_connack(body)
+        else:
+            connack = v5.Connack(session_present=bool(body[:1] == b"\x01"),
+                                 reason=connack_code(body))
+        if connack.session_present:  # we always ask for a clean session (3.2.2.2, 3.2.2.1.1)
+            raise ProtocolViolation("CONNACK with Session Present on a clean session")
+        return connack
 
     def _puback(self, body: bytes, acked: list[Publishable]) -> None:
         if self.protocol != 5:

@@ -20,6 +20,7 @@ __all__ = [
     "PacketReader",
     "ProtocolViolation",
     "Will",
+    "check_incoming",
     "connack_code",
     "encode_connect",
     "encode_puback",
@@ -144,6 +145,37 @@ def parse_publish(flags: int, body: bytes) -> tuple[str, bytes, int, int, bool]:
     return topic, body[end + (2 if qos else 0):], qos, pid, bool(flags & 0x01)
 
 
+# What a server may send a client, and the fixed-header flags each must carry (2.2.2: other
+# flags make the packet malformed and the connection must be closed [MQTT-2.2.2-2]). PUBLISH
+# flags are checked in :func:`check_incoming`. 14 and 15 (DISCONNECT, AUTH) are MQTT 5 only.
+PACKET_NAMES = {1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 5: "PUBREC",
+                6: "PUBREL", 7: "PUBCOMP", 8: "SUBSCRIBE", 9: "SUBACK", 10: "UNSUBSCRIBE",
+                11: "UNSUBACK", 12: "PINGREQ", 13: "PINGRESP", 14: "DISCONNECT", 15: "AUTH"}
+_FROM_SERVER_FLAGS = {2: 0, 4: 0, 5: 0, 6: 2, 7: 0, 9: 0, 11: 0, 13: 0}
+_FROM_SERVER_FLAGS_V5 = {**_FROM_SERVER_FLAGS, 14: 0, 15: 0}
+# Sent by a server but never in answer to what we do (QoS 2 flows, UNSUBSCRIBE): harmless.
+UNEXPECTED_BUT_HARMLESS = frozenset({5, 6, 7, 11})
+
+
+def check_incoming(kind: int, flags: int, protocol: int = 4) -> None:
+    """Raise :class:`ProtocolViolation` for a packet a server must not send: a client-only
+    type (CONNECT, SUBSCRIBE, PINGREQ...), reserved flags set, a PUBLISH with QoS 3 or with
+    DUP at QoS 0 [MQTT-3.3.1-2]."""
+    name = PACKET_NAMES.get(kind, f"packet type {kind}")
+    if kind == PUBLISH:
+        qos = (flags >> 1) & 0x03
+        if qos == 3:
+            raise ProtocolViolation("PUBLISH with QoS 3")
+        if not qos and flags & 0x08:
+            raise ProtocolViolation("PUBLISH with DUP set at QoS 0 [MQTT-3.3.1-2]")
+        return
+    expected = (_FROM_SERVER_FLAGS_V5 if protocol == 5 else _FROM_SERVER_FLAGS).get(kind)
+    if expected is None:
+        raise ProtocolViolation(f"{name} from the broker: only a client sends it")
+    if flags != expected:
+        raise ProtocolViolation(f"{name} with reserved flags 0x{flags:X} [MQTT-2.2.2-2]")
+
+
 def topic_matches(topic: str, topic_filter: str) -> bool:
     """MQTT filter matching (``+`` one level, ``#`` the rest; ``$`` topics only explicitly)."""
     levels, parts = topic.split("/"), topic_filter.split("/")
@@ -196,8 +228,11 @@ class PacketReader:
 
 
 def connack_code(body: bytes) -> int:
+    """A 3.1.1 CONNACK's return code (its Session Present flag: :func:`session_present`)."""
     if len(body) != 2:
         raise ProtocolViolation("CONNACK must have 2 bytes")
+    if body[0] & 0xFE:
+        raise ProtocolViolation("CONNACK with reserved acknowledge flags set")
     return body[1]
 
 

@@ -294,3 +294,45 @@ async def test_send_encodes_before_it_registers(tmp_path: Path) -> None:
             assert client.inflight() == 0
     assert acked == good
     assert rejected == [(huge_topic, "unencodable"), (too_big, "too_large")]
+
+
+PRODUCTION_ACL = """topic read #
+user gw
+topic write lim/gw/status
+topic write lim/gw/stats
+topic write lim/gw/ok/#
+topic write lim/gw/denied/status
+topic write homeassistant/#
+"""  # anonymous (the test's subscriber) reads everything; gw writes where listed, reads nothing
+
+
+async def test_a_broker_configured_for_production(tmp_path: Path) -> None:
+    """Mosquitto with the limits a production broker has: packet and message size limits, an
+    in-flight window and a queue limit, a password file and an ACL. The gateway gets in with
+    its password file and its readings flow without a gap and without a single reconnect
+    (Mosquitto 2.0 grants the subscription its ACL will never deliver on; amqtt refuses it,
+    tested above). What the broker acknowledges and then drops (readings its ACL denies,
+    discovery configs over ``message_size_limit``: MQTT 3.1.1 cannot refuse one message) is
+    the PUBACK's documented limit (docs/delivery.md) and costs nothing else."""
+    (tmp_path / "acl").write_text(PRODUCTION_ACL)
+    passwd = password_file(tmp_path / "passwd", "gw", "s3cret")
+    (tmp_path / "pw").write_text("s3cret\n")
+    with mosquitto(tmp_path, "max_packet_size 8192", "message_size_limit 512",
+                   "max_inflight_messages 10", "max_queued_messages 100",
+                   f"acl_file {tmp_path / 'acl'}", f"password_file {passwd}") as port:
+        mqtt = (f'username = "gw"\npassword_file = "{tmp_path / "pw"}"\n'
+                "max_packet_size = 8192\nmax_inflight = 100")
+        cfg = gateway_config(tmp_path, port, mqtt, "[homeassistant]\ndiscovery = true\n"
+                             + simulated("ok", 0.02) + simulated("denied", 0.05))
+        async with collect("127.0.0.1", port, "#") as sub:
+            with LoggedDaemon(cfg, tmp_path / "daemon.log") as daemon:
+                await sub.wait_for(lambda: len(sub.on("lim/gw/ok/temperature")) >= 300, 30)
+                assert await daemon.terminate() == 0
+    log = daemon.text()
+    assert log.count("connected to") == 1, log
+    assert "unavailable" not in log and "not sent" not in log, log
+    ok = set(seqs(sub.on("lim/gw/ok/temperature")))
+    assert ok == set(range(1, max(ok) + 1))  # discovery's replay adds exact duplicates
+    assert [m.text for m in sub.on("lim/gw/denied/status")][:1] == ["online"]
+    assert not sub.on("lim/gw/denied/temperature")  # acknowledged, then dropped by the ACL
+    assert not sub.under("homeassistant/")  # acknowledged, over message_size_limit

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import re
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from support.wait import until
 
 from gateway.delivery.buffer import Entry
 from gateway.errors import MqttConnectionLost, MqttRefused
+from gateway.mqtt import client as client_module
 from gateway.mqtt.client import LeanClient, Publishable, Will, lean_connect
 
 
@@ -321,3 +323,66 @@ async def test_packet_identifiers_are_never_reused_while_in_use_and_exhaustion_e
     client._inflight = dict.fromkeys(range(1, 0x10000))  # type: ignore[assignment]
     with pytest.raises(MqttConnectionLost, match="packet identifiers"):
         client._new_id()
+
+
+async def fake_broker_session(answer: str, then: str = "") -> tuple[list[Publishable], str]:
+    """A broker that cannot be made from Mosquitto: a loopback server answers CONNECT with the
+    hex bytes ``answer``; if the client connects, it sends one reading and the server answers
+    ``then`` and a PUBACK for it. Returns what was acked and how the session ended."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)  # CONNECT
+        writer.write(bytes.fromhex(answer))
+        await writer.drain()
+        if await reader.read(1024):  # the reading (packet id 1)
+            writer.write(bytes.fromhex(then + "40020001"))
+            await writer.drain()
+            await reader.read(1024)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    acks = Acks()
+    async with server:
+        try:
+            async with lean_connect("127.0.0.1", port, client_id="lean-in", keepalive=30,
+                                    window=10, on_acked=acks) as client:
+                client.send(entries("lean/in", 1), 1)
+                await until(lambda: bool(acks.entries) or client._dead.is_set(), timeout=5)
+                await client.publish("lean/in/x", b"", qos=0)  # raises if it was dropped
+                return acks.entries, "ok"
+        except MqttConnectionLost as exc:
+            return acks.entries, str(exc)
+
+
+@pytest.mark.parametrize(("answer", "then", "error"), [
+    ("20020100", "", "Session Present on a clean session"),
+    ("21020000", "", r"CONNACK with reserved flags 0x1 \[MQTT-2.2.2-2\]"),
+    ("3005000174" "6869" "20020000", "", r"PUBLISH before CONNACK \[MQTT-3.2.0-1\]"),
+    ("20020000", "41020001", "PUBACK with reserved flags 0x1"),
+    ("20020000", "c000", "PINGREQ from the broker: only a client sends it"),
+    ("20020000", "3805000174" "6869", r"DUP set at QoS 0 \[MQTT-3.3.1-2\]"),
+    ("20020000", "e000", "DISCONNECT from the broker: only a client sends it"),  # 3.1.1
+    ("20020000" "20020000", "", "a second CONNACK"),
+])
+async def test_what_the_specification_forbids_a_broker_drops_the_connection(
+    answer: str, then: str, error: str,
+) -> None:
+    acked, ended = await fake_broker_session(answer, then)
+    assert re.search(f"protocol error from the broker: .*{error}", ended), ended
+    assert acked == []
+
+
+async def test_what_is_merely_unexpected_is_ignored_and_said_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """UNSUBACK and the QoS 2 packets answer nothing the gateway asks for: harmless."""
+    monkeypatch.setattr(client_module, "_noted", set())  # "once" is once per process
+    for _ in range(2):
+        acked, ended = await fake_broker_session("20020000", "b0020007" "50020009")
+        assert ended == "ok"
+        assert len(acked) == 1
+    said = [r.getMessage() for r in caplog.records if "ignored a" in r.getMessage()]
+    assert said == ["ignored a UNSUBACK from the broker: the gateway never asks for one "
+                    "(logged once)", "ignored a PUBREC from the broker: the gateway never "
+                    "asks for one (logged once)"]
