@@ -76,7 +76,10 @@ __all__ = ["NOT_SENT", "LeanClient", "MessageHandler", "Mqtt5Options", "Publisha
 log = logging.getLogger("gateway.mqtt")
 _noted: set[int] = set()  # unexpected packet types already logged (once per process)
 
-MAX_WINDOW = 65_000  # packet ids are 16 bits; leave room for status publishes
+# Packet identifiers are 16 bits: the readings' window, the status publishes and the
+# subscriptions (one at a time) share 65535 of them, so they cannot run out by construction.
+STATUS_WINDOW = 500  # status and retained publishes awaiting their PUBACK at once
+MAX_WINDOW = 0xFFFF - STATUS_WINDOW - 35
 TOPIC_CACHE_MAX = 100_000
 
 
@@ -104,6 +107,7 @@ DISCONNECT_PACKET = 14
 # PUBACK reason codes that refuse this message for good: resending it cannot help.
 PERMANENT_REFUSALS = frozenset({0x87, 0x90, 0x95, 0x99, 0x9A, 0x9B})
 STATUS_RESERVE = 8  # MQTT 5: Receive Maximum slots kept for status publishes and subscribes
+assert MAX_WINDOW + STATUS_WINDOW < 0xFFFF
 NOT_SENT = b"\xff"  # a status publish's result when it was not sent or was refused (else b"")
 HANG_UP_WINDOW = 1.0  # s: a close this soon after our last write may be the broker's answer
 
@@ -141,6 +145,7 @@ class LeanClient(asyncio.Protocol):
         self._loop = loop
         self.keepalive = keepalive
         self.window = max(1, min(window, MAX_WINDOW))
+        self.status_window = STATUS_WINDOW  # status publishes awaiting a PUBACK, at most
         self._on_acked = on_acked
         self._on_message = on_message
         self._on_rejected = on_rejected
@@ -569,6 +574,7 @@ class LeanClient(asyncio.Protocol):
             self.max_packet_size = min(connack.maximum_packet_size,
                                        self._configured_limit or connack.maximum_packet_size)
         self.window = max(1, min(self.window, connack.receive_maximum - STATUS_RESERVE))
+        self.status_window = min(STATUS_WINDOW, max(1, connack.receive_maximum - self.window))
         if connack.server_keep_alive is not None:
             self.keepalive = connack.server_keep_alive or self.keepalive
         self._aliases = v5.TopicAliases(connack.topic_alias_maximum)

@@ -345,7 +345,7 @@ class Publisher:
         """Write every changed retained state now, pipelined; :meth:`_lean_statuses` waits
         for the PUBACKs. The readings loop calls this before a batch, so a consumer sees a
         device ``online`` (or its discovery config) before the readings that made it so."""
-        while self._dirty:
+        while self._dirty and len(self._unconfirmed) < client.status_window:
             topic = self._dirty.pop()
             data = self._statuses.get(topic, self._retained.get(topic, "")).encode()
             if self._quarantine.held and self._quarantined(_Retained(topic, data)):
@@ -354,7 +354,8 @@ class Publisher:
 
     async def _lean_statuses(self, client: LeanClient) -> None:
         while True:
-            await self._status_changed.wait()
+            if not self._dirty:  # else: more than the status window took; go on at once
+                await self._status_changed.wait()
             self._status_changed.clear()
             self._write_statuses(client)
             while self._unconfirmed:  # a lost connection raises here; the next session

@@ -10,6 +10,7 @@ broker that answers CONNECT and hangs up at once (neither broker can be told to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -25,7 +26,14 @@ from support.wait import until
 from gateway.core.topics import TopicLayout
 from gateway.delivery.buffer import Entry, MemoryBuffer
 from gateway.errors import MqttRefused
-from gateway.mqtt.client import Publishable, Will, lean_connect
+from gateway.mqtt.client import (
+    MAX_WINDOW,
+    STATUS_WINDOW,
+    LeanClient,
+    Publishable,
+    Will,
+    lean_connect,
+)
 from gateway.mqtt.publisher import Publisher
 
 CLIENTS = ["lean", "aiomqtt"]
@@ -230,6 +238,8 @@ async def test_a_connection_dropped_after_connack_backs_off(
         task = asyncio.create_task(publisher.run(), name="test-publisher")
         await asyncio.sleep(5)  # counting connections over a fixed time is what is tested
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     # backoff 0.2 s doubling with jitter on the top half: at most 6 attempts start in 5 s
     assert 2 <= connections <= 6, connections
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -336,3 +346,39 @@ async def test_a_broker_configured_for_production(tmp_path: Path) -> None:
     assert [m.text for m in sub.on("lim/gw/denied/status")][:1] == ["online"]
     assert not sub.on("lim/gw/denied/temperature")  # acknowledged, then dropped by the ACL
     assert not sub.under("homeassistant/")  # acknowledged, over message_size_limit
+
+
+async def test_status_publishes_share_a_bounded_packet_id_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thousands of retained messages at once (Home Assistant discovery for a large site) go
+    out at most STATUS_WINDOW at a time: with the readings' window (at most MAX_WINDOW) they
+    can never use up the 65535 packet identifiers. Every one of them arrives."""
+    most = 0
+    publish_nowait = LeanClient.publish_nowait
+
+    def counting(self: LeanClient, topic: str, payload: bytes, *,
+                 retain: bool = False) -> asyncio.Future[bytes]:
+        nonlocal most
+        future = publish_nowait(self, topic, payload, retain=retain)
+        most = max(most, len(self._waiting))
+        return future
+
+    monkeypatch.setattr(LeanClient, "publish_nowait", counting)
+    with mosquitto(tmp_path) as port:
+        settings = settings_from(tmp_path, f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\n')
+        publisher = Publisher(settings.mqtt, TopicLayout("lim/ids"), MemoryBuffer(), "ids")
+        for i in range(2000):
+            publisher.set_retained(f"lim/ids/config/{i}", f'{{"n": {i}}}')
+        async with collect("127.0.0.1", port, "lim/ids/config/#") as sub:
+            task = asyncio.create_task(publisher.run(), name="test-publisher")
+            try:
+                await sub.wait_for(lambda: len(sub.under("lim/ids/config/")) >= 2000, 30)
+                await asyncio.wait_for(publisher.flush(), 10)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    assert len({m.topic for m in sub.under("lim/ids/config/")}) == 2000
+    assert 1 < most <= STATUS_WINDOW
+    assert MAX_WINDOW + STATUS_WINDOW < 0xFFFF
