@@ -69,6 +69,7 @@ from gateway.mqtt.packets import (
     remaining_length,
     topic_field,
 )
+from gateway.mqtt.quarantine import HANG_UP_WINDOW, likeliest
 
 __all__ = ["NOT_SENT", "LeanClient", "MessageHandler", "Mqtt5Options", "Publishable", "Will",
            "lean_connect"]
@@ -109,7 +110,8 @@ PERMANENT_REFUSALS = frozenset({0x87, 0x90, 0x95, 0x99, 0x9A, 0x9B})
 STATUS_RESERVE = 8  # MQTT 5: Receive Maximum slots kept for status publishes and subscribes
 assert MAX_WINDOW + STATUS_WINDOW < 0xFFFF
 NOT_SENT = b"\xff"  # a status publish's result when it was not sent or was refused (else b"")
-HANG_UP_WINDOW = 1.0  # s: a close this soon after our last write may be the broker's answer
+AUTH_HINT = ("check [mqtt] username and password (or password_file), and the broker's "
+             "password file and ACL for this user")
 
 
 @dataclass(frozen=True)
@@ -294,21 +296,10 @@ class LeanClient(asyncio.Protocol):
         """The broker closed or reset the connection. If that came right after we wrote, it
         may be its answer to one message: :attr:`hung_up_on` names the likeliest."""
         if self._error is None and self._loop.time() - self._last_sent < HANG_UP_WINDOW:
-            self.hung_up_on = self._largest_unacked()
+            self.hung_up_on = likeliest([
+                *((entry.topic, entry.payload) for entry in self._inflight.values()),
+                *self._statuses.values()])
         self._fail(reason)
-
-    def _largest_unacked(self) -> tuple[str, bytes] | None:
-        """The largest reading or status not yet acknowledged (the earliest sent of equals).
-        What a broker hangs up on is almost always a packet over its size limit; which
-        messages it acknowledged first cannot be told, as a reset discards its PUBACKs."""
-        best: tuple[int, int, str, bytes] | None = None
-        messages = [(pid, entry.topic, entry.payload) for pid, entry in self._inflight.items()]
-        messages += [(pid, topic, payload) for pid, (topic, payload) in self._statuses.items()]
-        for pid, topic, payload in messages:
-            key = (len(topic) + len(payload), (self._next_id - pid) % 0xFFFF, topic, payload)
-            if best is None or key[:2] > best[:2]:
-                best = key
-        return None if best is None else (best[2], best[3])
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -646,9 +637,7 @@ async def lean_connect(
     if refusal is not None:
         client._fail("refused")
         if connack.reason in AUTH_REFUSALS:
-            raise MqttNotAuthorised(f"{refusal}; check [mqtt] username and password (or "
-                                    "password_file), and the broker's password file and ACL "
-                                    "for this user")
+            raise MqttNotAuthorised(f"{refusal}; {AUTH_HINT}")
         raise MqttRefused(refusal)
     try:
         yield client
