@@ -94,7 +94,7 @@ class MqttSection(StrictModel):
     key_file: Path | None = None
     tls_insecure: bool = False
     embedded_broker: bool = False
-    max_inflight: int = Field(100, ge=1, le=65535)
+    max_inflight: int = Field(100, ge=1, le=65_000)  # packet ids: see mqtt.client.MAX_WINDOW
     client: Literal["lean", "aiomqtt"] = "lean"  # the data path; see README, Performance
     reconnect_delay_max: float = Field(30.0, gt=0)
     max_packet_size: int | None = Field(

@@ -69,6 +69,7 @@ from gateway.mqtt.packets import (
     remaining_length,
     topic_field,
 )
+from gateway.mqtt.quarantine import HANG_UP_WINDOW, likeliest
 
 __all__ = ["NOT_SENT", "LeanClient", "MessageHandler", "Mqtt5Options", "Publishable", "Will",
            "lean_connect"]
@@ -76,7 +77,10 @@ __all__ = ["NOT_SENT", "LeanClient", "MessageHandler", "Mqtt5Options", "Publisha
 log = logging.getLogger("gateway.mqtt")
 _noted: set[int] = set()  # unexpected packet types already logged (once per process)
 
-MAX_WINDOW = 65_000  # packet ids are 16 bits; leave room for status publishes
+# Packet identifiers are 16 bits: the readings' window, the status publishes and the
+# subscriptions (one at a time) share 65535 of them, so they cannot run out by construction.
+STATUS_WINDOW = 500  # status and retained publishes awaiting their PUBACK at once
+MAX_WINDOW = 0xFFFF - STATUS_WINDOW - 35
 TOPIC_CACHE_MAX = 100_000
 
 
@@ -104,8 +108,10 @@ DISCONNECT_PACKET = 14
 # PUBACK reason codes that refuse this message for good: resending it cannot help.
 PERMANENT_REFUSALS = frozenset({0x87, 0x90, 0x95, 0x99, 0x9A, 0x9B})
 STATUS_RESERVE = 8  # MQTT 5: Receive Maximum slots kept for status publishes and subscribes
+assert MAX_WINDOW + STATUS_WINDOW < 0xFFFF
 NOT_SENT = b"\xff"  # a status publish's result when it was not sent or was refused (else b"")
-HANG_UP_WINDOW = 1.0  # s: a close this soon after our last write may be the broker's answer
+AUTH_HINT = ("check [mqtt] username and password (or password_file), and the broker's "
+             "password file and ACL for this user")
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ class LeanClient(asyncio.Protocol):
         self._loop = loop
         self.keepalive = keepalive
         self.window = max(1, min(window, MAX_WINDOW))
+        self.status_window = STATUS_WINDOW  # status publishes awaiting a PUBACK, at most
         self._on_acked = on_acked
         self._on_message = on_message
         self._on_rejected = on_rejected
@@ -289,21 +296,10 @@ class LeanClient(asyncio.Protocol):
         """The broker closed or reset the connection. If that came right after we wrote, it
         may be its answer to one message: :attr:`hung_up_on` names the likeliest."""
         if self._error is None and self._loop.time() - self._last_sent < HANG_UP_WINDOW:
-            self.hung_up_on = self._largest_unacked()
+            self.hung_up_on = likeliest([
+                *((entry.topic, entry.payload) for entry in self._inflight.values()),
+                *self._statuses.values()])
         self._fail(reason)
-
-    def _largest_unacked(self) -> tuple[str, bytes] | None:
-        """The largest reading or status not yet acknowledged (the earliest sent of equals).
-        What a broker hangs up on is almost always a packet over its size limit; which
-        messages it acknowledged first cannot be told, as a reset discards its PUBACKs."""
-        best: tuple[int, int, str, bytes] | None = None
-        messages = [(pid, entry.topic, entry.payload) for pid, entry in self._inflight.items()]
-        messages += [(pid, topic, payload) for pid, (topic, payload) in self._statuses.items()]
-        for pid, topic, payload in messages:
-            key = (len(topic) + len(payload), (self._next_id - pid) % 0xFFFF, topic, payload)
-            if best is None or key[:2] > best[:2]:
-                best = key
-        return None if best is None else (best[2], best[3])
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -569,6 +565,7 @@ class LeanClient(asyncio.Protocol):
             self.max_packet_size = min(connack.maximum_packet_size,
                                        self._configured_limit or connack.maximum_packet_size)
         self.window = max(1, min(self.window, connack.receive_maximum - STATUS_RESERVE))
+        self.status_window = min(STATUS_WINDOW, max(1, connack.receive_maximum - self.window))
         if connack.server_keep_alive is not None:
             self.keepalive = connack.server_keep_alive or self.keepalive
         self._aliases = v5.TopicAliases(connack.topic_alias_maximum)
@@ -640,9 +637,7 @@ async def lean_connect(
     if refusal is not None:
         client._fail("refused")
         if connack.reason in AUTH_REFUSALS:
-            raise MqttNotAuthorised(f"{refusal}; check [mqtt] username and password (or "
-                                    "password_file), and the broker's password file and ACL "
-                                    "for this user")
+            raise MqttNotAuthorised(f"{refusal}; {AUTH_HINT}")
         raise MqttRefused(refusal)
     try:
         yield client

@@ -24,8 +24,10 @@ from gateway.config import MqttSection, format_host_port
 from gateway.core.backoff import Backoff
 from gateway.core.topics import TopicLayout
 from gateway.delivery.buffer import Buffer, Entry
-from gateway.errors import MqttRefused, PublishError
+from gateway.errors import MqttNotAuthorised, MqttRefused, PublishError
 from gateway.mqtt.client import (
+    AUTH_HINT,
+    AUTH_REFUSALS,
     NOT_SENT,
     REFUSED,
     TOO_LARGE,
@@ -36,7 +38,7 @@ from gateway.mqtt.client import (
     lean_connect,
 )
 from gateway.mqtt.packets import publish_size, topic_matches
-from gateway.mqtt.quarantine import QUARANTINED, Quarantine
+from gateway.mqtt.quarantine import HANG_UP_WINDOW, QUARANTINED, Quarantine, likeliest
 from gateway.mqtt.trouble import ConnectionTrouble
 
 if TYPE_CHECKING:
@@ -69,6 +71,8 @@ class Publisher:
         self._rejected_topics: set[str] = set()
         self._refused_filters: set[str] = set()  # subscriptions the broker refused (logged)
         self._quarantine = Quarantine()
+        self._aio_unacked: dict[int, Publishable] = {}  # aiomqtt path: id() -> message
+        self._aio_last_write = 0.0
         self.reconnects = 0
         # Called when it connects, and after every ended or failed attempt (the daemon's
         # STATUS= line follows at once).
@@ -158,7 +162,13 @@ class Publisher:
                     with _aiomqtt_errors():
                         async with self._client() as client:
                             trouble.connected(self.server)
-                            await self._session(client)
+                            started = asyncio.get_running_loop().time()
+                            try:
+                                await self._session(client)
+                            finally:
+                                self._quarantine.session_ended(
+                                    self._aio_hung_up_on(),
+                                    asyncio.get_running_loop().time() - started)
             except* PublishError as group:
                 error = group.exceptions[0]
             self.connected.clear()
@@ -214,6 +224,7 @@ class Publisher:
             self.on_state_change()
 
     async def _session(self, client: aiomqtt.Client) -> None:
+        self._aio_unacked.clear()
         for topic_filter in self._subscriptions:  # first: retained messages on them arrive
             codes = await client.subscribe(topic_filter, qos=1)  # before anything we send now
             if any((code if isinstance(code, int) else code.value) >= 0x80 for code in codes):
@@ -230,16 +241,42 @@ class Publisher:
             await self._status_changed.wait()
             self._status_changed.clear()
             while self._dirty:
-                topic = self._dirty.pop()
+                # smallest first, the same order every session: what the broker takes is
+                # acknowledged before a message it hangs up on (see the quarantine)
+                topic = min(self._dirty, key=self._status_order)
+                self._dirty.discard(topic)
                 payload = self._statuses.get(topic, self._retained.get(topic, ""))
-                if self._too_large(_Retained(topic, payload.encode()), 1):
+                message = _Retained(topic, payload.encode())
+                if self._too_large(message, 1) or (
+                        self._quarantine.held and self._quarantined(message)):
                     continue
                 try:
-                    await client.publish(topic, payload, qos=1, retain=True)
+                    await self._aio_publish(client, message, 1, retain=True)
                 except BaseException:
                     self._dirty.add(topic)
                     raise
+                self._status_acked(topic)
             self._statuses_sent.set()
+
+    def _status_order(self, topic: str) -> tuple[int, str]:
+        return len(self._statuses.get(topic, self._retained.get(topic, ""))), topic
+
+    async def _aio_publish(self, client: aiomqtt.Client, message: Publishable, qos: int, *,
+                           retain: bool = False) -> None:
+        """One publish on the aiomqtt path, noted while unacknowledged (see
+        :meth:`_aio_hung_up_on`)."""
+        key = id(message)
+        self._aio_unacked[key] = message
+        self._aio_last_write = asyncio.get_running_loop().time()
+        await client.publish(message.topic, message.payload, qos=qos, retain=retain)
+        del self._aio_unacked[key]
+
+    def _aio_hung_up_on(self) -> tuple[str, bytes] | None:
+        """aiomqtt path: the message the broker most likely hung up on, if the session ended
+        within :data:`HANG_UP_WINDOW` of a publish (as :attr:`LeanClient.hung_up_on`)."""
+        if asyncio.get_running_loop().time() - self._aio_last_write >= HANG_UP_WINDOW:
+            return None
+        return likeliest((m.topic, m.payload) for m in self._aio_unacked.values())
 
     async def _message_loop(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -259,7 +296,8 @@ class Publisher:
         qos = self.mqtt.qos
         while True:
             for entry in await self.buffer.get(self.mqtt.max_inflight):
-                if self._too_large(entry, qos):
+                if self._too_large(entry, qos) or (
+                        self._quarantine.held and self._quarantined(entry)):
                     continue
                 await window.acquire()
                 tg.create_task(self._send(client, entry, qos, window), name="publisher.send")
@@ -268,11 +306,10 @@ class Publisher:
         self, client: aiomqtt.Client, entry: Entry, qos: int, window: asyncio.Semaphore
     ) -> None:
         try:
-            await client.publish(entry.topic, entry.payload, qos=qos)
+            await self._aio_publish(client, entry, qos)
         finally:
             window.release()
-        self.buffer.ack(entry)
-        self.published += 1
+        self._acked([entry])
 
     def _too_large(self, message: Publishable, qos: int) -> bool:
         """aiomqtt path: a message over ``[mqtt] max_packet_size`` is rejected, not sent."""
@@ -345,7 +382,7 @@ class Publisher:
         """Write every changed retained state now, pipelined; :meth:`_lean_statuses` waits
         for the PUBACKs. The readings loop calls this before a batch, so a consumer sees a
         device ``online`` (or its discovery config) before the readings that made it so."""
-        while self._dirty:
+        while self._dirty and len(self._unconfirmed) < client.status_window:
             topic = self._dirty.pop()
             data = self._statuses.get(topic, self._retained.get(topic, "")).encode()
             if self._quarantine.held and self._quarantined(_Retained(topic, data)):
@@ -354,7 +391,8 @@ class Publisher:
 
     async def _lean_statuses(self, client: LeanClient) -> None:
         while True:
-            await self._status_changed.wait()
+            if not self._dirty:  # else: more than the status window took; go on at once
+                await self._status_changed.wait()
             self._status_changed.clear()
             self._write_statuses(client)
             while self._unconfirmed:  # a lost connection raises here; the next session
@@ -427,11 +465,16 @@ class _Retained:
 def _aiomqtt_errors() -> Iterator[None]:
     """aiomqtt's errors as our :class:`PublishError` (the reconnect loop catches only ours)."""
     import aiomqtt  # noqa: PLC0415
+    from aiomqtt.exceptions import MqttConnectError  # noqa: PLC0415
 
     try:
         yield
     except* aiomqtt.MqttError as group:
-        raise PublishError(str(group.exceptions[0])) from None
+        error = group.exceptions[0]
+        code = getattr(error, "rc", None)
+        if isinstance(error, MqttConnectError) and getattr(code, "value", code) in AUTH_REFUSALS:
+            raise MqttNotAuthorised(f"{error}; {AUTH_HINT}") from None
+        raise PublishError(str(error)) from None
 
 
 def build_tls_context(mqtt: MqttSection) -> ssl.SSLContext:

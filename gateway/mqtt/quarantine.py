@@ -21,12 +21,27 @@ nothing: its drops are not blamed on messages of the sizes it has taken before.
 
 from __future__ import annotations
 
-__all__ = ["QUARANTINED", "Quarantine"]
+from collections.abc import Iterable
+
+__all__ = ["HANG_UP_WINDOW", "QUARANTINED", "Quarantine", "likeliest"]
 
 QUARANTINED = "quarantined"
 CONFIRM_WITHIN = 2.0
+HANG_UP_WINDOW = 1.0  # s: a close this soon after our last write may be the broker's answer
 
 Message = tuple[str, bytes]  # (topic, payload)
+
+
+def likeliest(unacked: Iterable[Message]) -> Message | None:
+    """What a broker that hung up most likely hung up on: the largest message not yet
+    acknowledged (the first sent of equals). What a broker hangs up on is almost always a
+    packet over its size limit; which messages it acknowledged first cannot be told, as a
+    reset discards its last PUBACKs."""
+    best: Message | None = None
+    for message in unacked:
+        if best is None or len(message[0]) + len(message[1]) > len(best[0]) + len(best[1]):
+            best = message
+    return best
 
 
 class Quarantine:
