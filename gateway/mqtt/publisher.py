@@ -243,20 +243,24 @@ class Publisher:
             while self._dirty:
                 # smallest first, the same order every session: what the broker takes is
                 # acknowledged before a message it hangs up on (see the quarantine)
-                topic = min(self._dirty, key=self._status_order)
-                self._dirty.discard(topic)
-                payload = self._statuses.get(topic, self._retained.get(topic, ""))
-                message = _Retained(topic, payload.encode())
-                if self._too_large(message, 1) or (
-                        self._quarantine.held and self._quarantined(message)):
-                    continue
-                try:
-                    await self._aio_publish(client, message, 1, retain=True)
-                except BaseException:
-                    self._dirty.add(topic)
-                    raise
-                self._status_acked(topic)
+                todo = sorted(self._dirty, key=self._status_order)
+                self._dirty.clear()
+                for done, topic in enumerate(todo):
+                    try:
+                        await self._aio_status(client, topic)
+                    except BaseException:
+                        self._dirty.update(todo[done:])
+                        raise
             self._statuses_sent.set()
+
+    async def _aio_status(self, client: aiomqtt.Client, topic: str) -> None:
+        payload = self._statuses.get(topic, self._retained.get(topic, ""))
+        message = _Retained(topic, payload.encode())
+        if self._too_large(message, 1) or (
+                self._quarantine.held and self._quarantined(message)):
+            return
+        await self._aio_publish(client, message, 1, retain=True)
+        self._status_acked(topic)
 
     def _status_order(self, topic: str) -> tuple[int, str]:
         return len(self._statuses.get(topic, self._retained.get(topic, ""))), topic
