@@ -6,9 +6,12 @@
   (``mqtt.max_inflight``): never one PUBACK at a time. An entry is acknowledged to the buffer
   only once the broker has it (PUBACK at QoS 1, handed to a live connection at QoS 0); after a
   lost connection the in-flight window goes back to the front of the buffer.
-- Two data paths behind this one class (``mqtt.client``): ``lean`` (default,
-  :mod:`gateway.mqtt.client`: batches of readings pipelined in one socket write, PUBACKs matched
-  without a task per message) and ``aiomqtt`` (one task per publish; the fallback).
+- One loop and one ordering rule over a session interface (:mod:`gateway.mqtt.session`) that
+  both data paths implement (``mqtt.client``): ``lean`` (default, :mod:`gateway.mqtt.client`:
+  batches of readings pipelined in one socket write, PUBACKs matched without a task per
+  message) and ``aiomqtt`` (:mod:`gateway.mqtt.aio`: one task per publish; the fallback).
+- Statuses and retained messages go out smallest first (at most ``status_window`` awaiting a
+  PUBACK), and before the batch of readings that made them change.
 """
 
 from __future__ import annotations
@@ -17,32 +20,28 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gateway.config import MqttSection, format_host_port
 from gateway.core.backoff import Backoff
 from gateway.core.topics import TopicLayout
 from gateway.delivery.buffer import Buffer, Entry
-from gateway.errors import MqttNotAuthorised, MqttRefused, PublishError
+from gateway.errors import MqttRefused, PublishError
 from gateway.mqtt.client import (
-    AUTH_HINT,
-    AUTH_REFUSALS,
     NOT_SENT,
     REFUSED,
-    TOO_LARGE,
-    LeanClient,
     Mqtt5Options,
     Publishable,
     Will,
     lean_connect,
 )
-from gateway.mqtt.packets import publish_size, topic_matches
-from gateway.mqtt.quarantine import HANG_UP_WINDOW, QUARANTINED, Quarantine, likeliest
+from gateway.mqtt.packets import topic_matches
+from gateway.mqtt.quarantine import QUARANTINED, Quarantine
 from gateway.mqtt.trouble import ConnectionTrouble
 
 if TYPE_CHECKING:
-    import aiomqtt
+    from gateway.mqtt.session import Session
 
 __all__ = ["Publisher"]
 
@@ -71,8 +70,6 @@ class Publisher:
         self._rejected_topics: set[str] = set()
         self._refused_filters: set[str] = set()  # subscriptions the broker refused (logged)
         self._quarantine = Quarantine()
-        self._aio_unacked: dict[int, Publishable] = {}  # aiomqtt path: id() -> message
-        self._aio_last_write = 0.0
         self.reconnects = 0
         # Called when it connects, and after every ended or failed attempt (the daemon's
         # STATUS= line follows at once).
@@ -149,26 +146,14 @@ class Publisher:
         while True:
             error: BaseException | None = None
             try:
-                if self.mqtt.client == "lean":
-                    async with self._lean_client() as lean:
-                        trouble.connected(self.server)
-                        started = asyncio.get_running_loop().time()
-                        try:
-                            await self._lean_session(lean)
-                        finally:
-                            self._quarantine.session_ended(
-                                lean.hung_up_on, asyncio.get_running_loop().time() - started)
-                else:
-                    with _aiomqtt_errors():
-                        async with self._client() as client:
-                            trouble.connected(self.server)
-                            started = asyncio.get_running_loop().time()
-                            try:
-                                await self._session(client)
-                            finally:
-                                self._quarantine.session_ended(
-                                    self._aio_hung_up_on(),
-                                    asyncio.get_running_loop().time() - started)
+                async with self._connect() as session:
+                    trouble.connected(self.server)
+                    started = asyncio.get_running_loop().time()
+                    try:
+                        await self._session(session)
+                    finally:
+                        self._quarantine.session_ended(
+                            session.hung_up_on, asyncio.get_running_loop().time() - started)
             except* PublishError as group:
                 error = group.exceptions[0]
             self.connected.clear()
@@ -185,30 +170,6 @@ class Publisher:
         return Will(self.topics.gateway_status, OFFLINE.encode(), qos=self.mqtt.will_qos,
                     retain=self.mqtt.will_retain)
 
-    def _client(self) -> aiomqtt.Client:
-        import aiomqtt  # noqa: PLC0415 - only the fallback path pays for aiomqtt and paho
-
-        secret = self.mqtt.secret()
-        will = aiomqtt.Will(self.topics.gateway_status, OFFLINE, qos=self.mqtt.will_qos,
-                            retain=self.mqtt.will_retain)
-        host, port = self._address
-        client = aiomqtt.Client(
-            host,
-            port,
-            username=self.mqtt.username,
-            password=secret.get_secret_value() if secret else None,
-            identifier=self.client_id,
-            will=will,
-            keepalive=self.mqtt.keepalive,
-            tls_context=self._tls,
-            max_inflight_messages=self.mqtt.max_inflight,
-            # No PUBACK (or CONNACK) within 1.5 x keepalive: the connection is half-open, drop
-            # it (paho's own keepalive would take 2 x keepalive).
-            timeout=1.5 * self.mqtt.keepalive,
-        )
-        client.pending_calls_threshold = self.mqtt.max_inflight + 10
-        return client
-
     def _session_started(self) -> None:
         """A new session (either client): every status and retained message is sent again."""
         self._dirty.update(self._statuses)
@@ -223,70 +184,6 @@ class Publisher:
         if self.on_state_change is not None:
             self.on_state_change()
 
-    async def _session(self, client: aiomqtt.Client) -> None:
-        self._aio_unacked.clear()
-        for topic_filter in self._subscriptions:  # first: retained messages on them arrive
-            codes = await client.subscribe(topic_filter, qos=1)  # before anything we send now
-            if any((code if isinstance(code, int) else code.value) >= 0x80 for code in codes):
-                self._subscription_refused(topic_filter, "failure (0x80)")
-        self._session_started()
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._status_loop(client), name="publisher.statuses")
-            if self._subscriptions:
-                tg.create_task(self._message_loop(client), name="publisher.messages")
-            tg.create_task(self._reading_loop(client, tg), name="publisher.readings")
-
-    async def _status_loop(self, client: aiomqtt.Client) -> None:
-        while True:
-            await self._status_changed.wait()
-            self._status_changed.clear()
-            while self._dirty:
-                # smallest first, the same order every session: what the broker takes is
-                # acknowledged before a message it hangs up on (see the quarantine)
-                todo = sorted(self._dirty, key=self._status_order)
-                self._dirty.clear()
-                for done, topic in enumerate(todo):
-                    try:
-                        await self._aio_status(client, topic)
-                    except BaseException:
-                        self._dirty.update(todo[done:])
-                        raise
-            self._statuses_sent.set()
-
-    async def _aio_status(self, client: aiomqtt.Client, topic: str) -> None:
-        payload = self._statuses.get(topic, self._retained.get(topic, ""))
-        message = _Retained(topic, payload.encode())
-        if self._too_large(message, 1) or (
-                self._quarantine.held and self._quarantined(message)):
-            return
-        await self._aio_publish(client, message, 1, retain=True)
-        self._status_acked(topic)
-
-    def _status_order(self, topic: str) -> tuple[int, str]:
-        return len(self._statuses.get(topic, self._retained.get(topic, ""))), topic
-
-    async def _aio_publish(self, client: aiomqtt.Client, message: Publishable, qos: int, *,
-                           retain: bool = False) -> None:
-        """One publish on the aiomqtt path, noted while unacknowledged (see
-        :meth:`_aio_hung_up_on`)."""
-        key = id(message)
-        self._aio_unacked[key] = message
-        self._aio_last_write = asyncio.get_running_loop().time()
-        await client.publish(message.topic, message.payload, qos=qos, retain=retain)
-        del self._aio_unacked[key]
-
-    def _aio_hung_up_on(self) -> tuple[str, bytes] | None:
-        """aiomqtt path: the message the broker most likely hung up on, if the session ended
-        within :data:`HANG_UP_WINDOW` of a publish (as :attr:`LeanClient.hung_up_on`)."""
-        if asyncio.get_running_loop().time() - self._aio_last_write >= HANG_UP_WINDOW:
-            return None
-        return likeliest((m.topic, m.payload) for m in self._aio_unacked.values())
-
-    async def _message_loop(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            payload = message.payload if isinstance(message.payload, bytes) else b""
-            self._dispatch(message.topic.value, payload, bool(message.retain))
-
     def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
         for topic_filter, handler in self._subscriptions.items():
             if topic_matches(topic, topic_filter):
@@ -294,38 +191,6 @@ class Publisher:
                     handler(topic, payload, retained)
                 except Exception:  # a handler's bug must not cost the MQTT session
                     log.exception("handler for %s failed", topic_filter)
-
-    async def _reading_loop(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
-        window = asyncio.Semaphore(self.mqtt.max_inflight)
-        qos = self.mqtt.qos
-        while True:
-            for entry in await self.buffer.get(self.mqtt.max_inflight):
-                if self._too_large(entry, qos) or (
-                        self._quarantine.held and self._quarantined(entry)):
-                    continue
-                await window.acquire()
-                tg.create_task(self._send(client, entry, qos, window), name="publisher.send")
-
-    async def _send(
-        self, client: aiomqtt.Client, entry: Entry, qos: int, window: asyncio.Semaphore
-    ) -> None:
-        try:
-            await self._aio_publish(client, entry, qos)
-        finally:
-            window.release()
-        self._acked([entry])
-
-    def _too_large(self, message: Publishable, qos: int) -> bool:
-        """aiomqtt path: a message over ``[mqtt] max_packet_size`` is rejected, not sent."""
-        limit = self.mqtt.max_packet_size
-        if limit is None:
-            return False
-        size = publish_size(message.topic, message.payload, qos)
-        if size <= limit:
-            return False
-        self._rejected(message, TOO_LARGE, f"{size} bytes, more than the configured maximum "
-                                           f"([mqtt] max_packet_size) of {limit}")
-        return True
 
     def _subscription_refused(self, topic_filter: str, reason: str) -> None:
         """A refused subscription: logged once, and the session goes on without it."""
@@ -337,7 +202,14 @@ class Publisher:
 
     # --- the lean data path ------------------------------------------------------------------
 
-    def _lean_client(self) -> contextlib.AbstractAsyncContextManager[LeanClient]:
+    def _connect(self) -> contextlib.AbstractAsyncContextManager[Session]:
+        """A session with the current broker, through the configured client."""
+        if self.mqtt.client == "aiomqtt":
+            from gateway.mqtt.aio import aiomqtt_connect  # noqa: PLC0415 - loads paho
+
+            return aiomqtt_connect(self.mqtt, *self._address, client_id=self.client_id,
+                                   will=self._will(), tls=self._tls, on_acked=self._acked,
+                                   on_message=self._dispatch, on_rejected=self._rejected)
         secret = self.mqtt.secret()
         return lean_connect(
             *self._address,
@@ -357,7 +229,7 @@ class Publisher:
             max_packet_size=self.mqtt.max_packet_size,
         )
 
-    async def _lean_session(self, client: LeanClient) -> None:
+    async def _session(self, client: Session) -> None:
         self._unconfirmed.clear()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(client.supervise(), name="publisher.keepalive")
@@ -367,10 +239,10 @@ class Publisher:
                 except MqttRefused as exc:
                     self._subscription_refused(topic_filter, str(exc).rsplit(": ", 1)[-1])
             self._session_started()
-            tg.create_task(self._lean_statuses(client), name="publisher.statuses")
-            tg.create_task(self._lean_readings(client), name="publisher.readings")
+            tg.create_task(self._statuses_loop(client), name="publisher.statuses")
+            tg.create_task(self._readings(client), name="publisher.readings")
 
-    async def _lean_readings(self, client: LeanClient) -> None:
+    async def _readings(self, client: Session) -> None:
         """Take what the window has room for from the buffer, send it in one write."""
         qos = self.mqtt.qos
         while True:
@@ -382,18 +254,21 @@ class Publisher:
                 self._write_statuses(client)
             client.send(batch, qos)
 
-    def _write_statuses(self, client: LeanClient) -> None:
-        """Write every changed retained state now, pipelined; :meth:`_lean_statuses` waits
+    def _write_statuses(self, client: Session) -> None:
+        """Write every changed retained state now, pipelined; :meth:`_statuses_loop` waits
         for the PUBACKs. The readings loop calls this before a batch, so a consumer sees a
         device ``online`` (or its discovery config) before the readings that made it so."""
-        while self._dirty and len(self._unconfirmed) < client.status_window:
-            topic = self._dirty.pop()
+        room = client.status_window - len(self._unconfirmed)
+        # smallest first, the same order every session: what the broker takes is acknowledged
+        # before a message it hangs up on (see the quarantine)
+        for topic in sorted(self._dirty, key=self._status_order)[:max(0, room)]:
+            self._dirty.discard(topic)
             data = self._statuses.get(topic, self._retained.get(topic, "")).encode()
             if self._quarantine.held and self._quarantined(_Retained(topic, data)):
                 continue
             self._unconfirmed[topic] = client.publish_nowait(topic, data, retain=True)
 
-    async def _lean_statuses(self, client: LeanClient) -> None:
+    async def _statuses_loop(self, client: Session) -> None:
         while True:
             if not self._dirty:  # else: more than the status window took; go on at once
                 await self._status_changed.wait()
@@ -407,6 +282,9 @@ class Publisher:
                     del self._unconfirmed[topic]
             if not self._dirty:
                 self._statuses_sent.set()
+
+    def _status_order(self, topic: str) -> tuple[int, str]:
+        return len(self._statuses.get(topic, self._retained.get(topic, ""))), topic
 
     def _status_acked(self, topic: str) -> None:
         payload = self._statuses.get(topic, self._retained.get(topic, ""))
@@ -463,22 +341,6 @@ class _Retained:
     def __init__(self, topic: str, payload: bytes) -> None:
         self.topic = topic
         self.payload = payload
-
-
-@contextlib.contextmanager
-def _aiomqtt_errors() -> Iterator[None]:
-    """aiomqtt's errors as our :class:`PublishError` (the reconnect loop catches only ours)."""
-    import aiomqtt  # noqa: PLC0415
-    from aiomqtt.exceptions import MqttConnectError  # noqa: PLC0415
-
-    try:
-        yield
-    except* aiomqtt.MqttError as group:
-        error = group.exceptions[0]
-        code = getattr(error, "rc", None)
-        if isinstance(error, MqttConnectError) and getattr(code, "value", code) in AUTH_REFUSALS:
-            raise MqttNotAuthorised(f"{error}; {AUTH_HINT}") from None
-        raise PublishError(str(error)) from None
 
 
 def build_tls_context(mqtt: MqttSection) -> ssl.SSLContext:

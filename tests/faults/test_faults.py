@@ -47,10 +47,17 @@ def stamp(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
-async def test_1_broker_restart_at_200_per_second_loses_nothing(tmp_path: Path) -> None:
+CLIENTS = ["lean", "aiomqtt"]  # both data paths behind the one session interface
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_1_broker_restart_at_200_per_second_loses_nothing(
+    tmp_path: Path, client: str,
+) -> None:
     broker = Mosquitto(tmp_path / "broker", persistence=True)
     root = "sensor-gateway/f1"
-    cfg = config(tmp_path, broker.port, "f1", simulated("fast", 0.01, '["temperature", "humidity"]'))
+    cfg = config(tmp_path, broker.port, "f1", simulated("fast", 0.01, '["temperature", "humidity"]'),
+                 mqtt=f'client = "{client}"')
     topic = f"{root}/fast/temperature"
     with broker:
         async with SeqSubscriber(broker.host, broker.port, f"{root}/+/+", "f1-sub") as sub:
@@ -71,10 +78,11 @@ async def test_1_broker_restart_at_200_per_second_loses_nothing(tmp_path: Path) 
             "lost": 0, "duplicates": 0, "in_order": 1}, t
 
 
-async def test_2_sigkill_while_broker_down_then_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_2_sigkill_while_broker_down_then_restart(tmp_path: Path, client: str) -> None:
     broker = Mosquitto(tmp_path / "broker", persistence=True)
     root = "sensor-gateway/f2"
-    cfg = config(tmp_path, broker.port, "f2", simulated("k", 0.01))
+    cfg = config(tmp_path, broker.port, "f2", simulated("k", 0.01), mqtt=f'client = "{client}"')
     topic = f"{root}/k/temperature"
     with broker:
         async with SeqSubscriber(broker.host, broker.port, f"{root}/+/+", "f2-sub") as sub:
@@ -103,12 +111,13 @@ async def test_2_sigkill_while_broker_down_then_restart(tmp_path: Path) -> None:
     assert sum(1 for t in first_run if t > killed_at - 2) > 100
 
 
-async def test_3_sigstopped_broker_then_sigcont(tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_3_sigstopped_broker_then_sigcont(tmp_path: Path, client: str) -> None:
     broker = Mosquitto(tmp_path / "broker", persistence=True)
     root = "sensor-gateway/f3"
     keepalive = 5
     cfg = config(tmp_path, broker.port, "f3", simulated("s", 0.01, '["temperature", "humidity"]'),
-                 mqtt=f"keepalive = {keepalive}")
+                 mqtt=f'keepalive = {keepalive}\nclient = "{client}"')
     topic = f"{root}/s/temperature"
     with broker:
         async with SeqSubscriber(broker.host, broker.port, f"{root}/+/+", "f3-sub") as sub:
