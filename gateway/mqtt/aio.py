@@ -21,9 +21,8 @@ import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
 from gateway.config import MqttSection
-from gateway.errors import MqttConnectionLost, MqttNotAuthorised, MqttRefused, PublishError
+from gateway.errors import MqttConnectionLost, MqttRefused, PublishError
 from gateway.mqtt.client import (
-    AUTH_HINT,
     AUTH_REFUSALS,
     NOT_SENT,
     STATUS_WINDOW,
@@ -32,6 +31,7 @@ from gateway.mqtt.client import (
     Publishable,
     RejectHandler,
     Will,
+    not_authorised,
 )
 from gateway.mqtt.packets import publish_size
 from gateway.mqtt.quarantine import HANG_UP_WINDOW, likeliest
@@ -239,5 +239,5 @@ def _errors() -> Iterator[None]:
         error = group.exceptions[0]
         code = getattr(error, "rc", None)
         if isinstance(error, MqttConnectError) and getattr(code, "value", code) in AUTH_REFUSALS:
-            raise MqttNotAuthorised(f"{error}; {AUTH_HINT}") from None
+            raise not_authorised(str(error)) from None
         raise PublishError(str(error)) from None

@@ -72,7 +72,7 @@ from gateway.mqtt.packets import (
 from gateway.mqtt.quarantine import HANG_UP_WINDOW, likeliest
 
 __all__ = ["NOT_SENT", "LeanClient", "MessageHandler", "Mqtt5Options", "Publishable", "Will",
-           "lean_connect"]
+           "lean_connect", "not_authorised"]
 
 log = logging.getLogger("gateway.mqtt")
 _noted: set[int] = set()  # unexpected packet types already logged (once per process)
@@ -110,8 +110,6 @@ PERMANENT_REFUSALS = frozenset({0x87, 0x90, 0x95, 0x99, 0x9A, 0x9B})
 STATUS_RESERVE = 8  # MQTT 5: Receive Maximum slots kept for status publishes and subscribes
 assert MAX_WINDOW + STATUS_WINDOW < 0xFFFF
 NOT_SENT = b"\xff"  # a status publish's result when it was not sent or was refused (else b"")
-AUTH_HINT = ("check [mqtt] username and password (or password_file), and the broker's "
-             "password file and ACL for this user")
 
 
 @dataclass(frozen=True)
@@ -637,12 +635,19 @@ async def lean_connect(
     if refusal is not None:
         client._fail("refused")
         if connack.reason in AUTH_REFUSALS:
-            raise MqttNotAuthorised(f"{refusal}; {AUTH_HINT}")
+            raise not_authorised(refusal)
         raise MqttRefused(refusal)
     try:
         yield client
     finally:
         client.close()
+
+
+def not_authorised(refusal: str) -> MqttNotAuthorised:
+    """A refused login, with what to check (one text for both data paths)."""
+    return MqttNotAuthorised(f"{refusal}; check [mqtt] username and password (or "
+                             "password_file), and the broker's password file and ACL for "
+                             "this user")
 
 
 def _hung_up(how: str, will: Will | None) -> str:
