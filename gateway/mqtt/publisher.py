@@ -200,7 +200,7 @@ class Publisher:
         log.warning("subscription to %s refused by the broker: %s (check the broker's ACL "
                     "for this user); the gateway goes on without it", topic_filter, reason)
 
-    # --- the lean data path ------------------------------------------------------------------
+    # --- one session, either client ------------------------------------------------------------
 
     def _connect(self) -> contextlib.AbstractAsyncContextManager[Session]:
         """A session with the current broker, through the configured client."""
