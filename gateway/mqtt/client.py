@@ -166,7 +166,7 @@ class LeanClient(asyncio.Protocol):
         self._waiting: dict[int, asyncio.Future[bytes]] = {}
         self._statuses: dict[int, tuple[str, bytes]] = {}  # status publishes awaiting PUBACK
         # (topic, payload) of the message the broker hung up on, as far as can be told: the
-        # oldest unacknowledged one when it closed the connection right after we wrote.
+        # largest unacknowledged one when it closed the connection right after we wrote.
         self.hung_up_on: tuple[str, bytes] | None = None
         self._next_id = 0
         self._topics: dict[str, bytes] = {}
