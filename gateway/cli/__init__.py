@@ -8,6 +8,7 @@ shutdown).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -16,22 +17,23 @@ __all__ = ["entry"]
 
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+    """SIGINT or SIGTERM during start-up: nothing of the command exists yet (each takes both
+    signals over in its event loop before it creates anything), so leave at once, status 0.
+    Raising KeyboardInterrupt here instead is not safe: during an import, importlib's module
+    lock callbacks swallow it (the command then runs on) or it escapes as an exit by SIGINT."""
+    os._exit(0)
 
 
 def entry() -> int:
     """``sensor-gateway``: stop on SIGINT/SIGTERM from the first instant, with exit status 0."""
+    # SIGTERM first: a supervisor (or a test) that sees SIGINT caught may send SIGTERM at once.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
-        # Inside the try: a signal that arrives right after a handler is installed raises
-        # at the next line, which must already be covered (else: exit by SIGINT, status -2).
-        # SIGTERM first: a supervisor (or a test) that sees SIGINT caught may send SIGTERM
-        # at once.
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
         from gateway.cli.main import main  # noqa: PLC0415 - after the signals are ours
 
         return main()
-    except KeyboardInterrupt:  # stopped before a command's event loop took the signals over
+    except KeyboardInterrupt:  # SIGINT after a command's event loop gave the signal back
         return 0
     finally:
         sys.stdout.flush()
