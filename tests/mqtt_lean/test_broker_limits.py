@@ -372,7 +372,9 @@ async def test_status_publishes_share_a_bounded_packet_id_space(
         return future
 
     monkeypatch.setattr(LeanClient, "publish_nowait", counting)
-    with mosquitto(tmp_path) as port:
+    # Mosquitto queues at most 1000 messages for a subscriber by default and drops the rest
+    # (after its PUBACK to us): a test subscriber slowed by a busy machine would miss some.
+    with mosquitto(tmp_path, "max_queued_messages 0") as port:
         settings = settings_from(tmp_path, f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\n')
         publisher = Publisher(settings.mqtt, TopicLayout("lim/ids"), MemoryBuffer(), "ids")
         for i in range(2000):
