@@ -27,6 +27,7 @@ from gateway.mqtt.client import (
     NOT_SENT,
     STATUS_WINDOW,
     TOO_LARGE,
+    Message,
     MessageHandler,
     Publishable,
     RejectHandler,
@@ -85,7 +86,7 @@ class AiomqttSession:
                        retain: bool = False) -> asyncio.Future[bytes]:
         self._check()
         future: asyncio.Future[bytes] = self._loop.create_future()
-        message = _Message(topic, payload)
+        message = Message(topic, payload)
         if self._too_large(message, 1):
             future.set_result(NOT_SENT)
         else:
@@ -190,14 +191,6 @@ class AiomqttSession:
             self._room.set()
         else:
             self._room.clear()
-
-
-class _Message:
-    __slots__ = ("payload", "topic")
-
-    def __init__(self, topic: str, payload: bytes) -> None:
-        self.topic = topic
-        self.payload = payload
 
 
 @contextlib.asynccontextmanager

@@ -71,8 +71,8 @@ from gateway.mqtt.packets import (
 )
 from gateway.mqtt.quarantine import HANG_UP_WINDOW, likeliest
 
-__all__ = ["NOT_SENT", "LeanClient", "MessageHandler", "Mqtt5Options", "Publishable", "Will",
-           "lean_connect", "not_authorised"]
+__all__ = ["NOT_SENT", "LeanClient", "Message", "MessageHandler", "Mqtt5Options", "Publishable",
+           "Will", "lean_connect", "not_authorised"]
 
 log = logging.getLogger("gateway.mqtt")
 _noted: set[int] = set()  # unexpected packet types already logged (once per process)
@@ -113,8 +113,8 @@ NOT_SENT = b"\xff"  # a status publish's result when it was not sent or was refu
 
 
 @dataclass(frozen=True)
-class _Message:
-    """A status or retained message handed to ``on_rejected`` (not a buffer entry)."""
+class Message:
+    """A status or retained message (not a buffer entry), as ``on_rejected`` gets it."""
 
     topic: str
     payload: bytes
@@ -518,7 +518,7 @@ class LeanClient(asyncio.Protocol):
         limit = self.max_packet_size
         if status is not None and limit is not None and len(data) > limit:
             # the broker would cut the connection for it: it is not sent
-            self._too_large(_Message(*status), len(data))
+            self._too_large(Message(*status), len(data))
             waiter.set_result(NOT_SENT)
             return waiter
         if status is not None:

@@ -31,6 +31,7 @@ from gateway.errors import MqttRefused, PublishError
 from gateway.mqtt.client import (
     NOT_SENT,
     REFUSED,
+    Message,
     Mqtt5Options,
     Publishable,
     Will,
@@ -264,7 +265,7 @@ class Publisher:
         for topic in sorted(self._dirty, key=self._status_order)[:max(0, room)]:
             self._dirty.discard(topic)
             data = self._statuses.get(topic, self._retained.get(topic, "")).encode()
-            if self._quarantine.held and self._quarantined(_Retained(topic, data)):
+            if self._quarantine.held and self._quarantined(Message(topic, data)):
                 continue
             self._unconfirmed[topic] = client.publish_nowait(topic, data, retain=True)
 
@@ -331,16 +332,6 @@ class Publisher:
             largest = max(largest, size)
         self._quarantine.largest_acked = largest
         self.published += len(entries)
-
-
-class _Retained:
-    """A status or retained message as :meth:`Publisher._too_large` sees it."""
-
-    __slots__ = ("payload", "topic")
-
-    def __init__(self, topic: str, payload: bytes) -> None:
-        self.topic = topic
-        self.payload = payload
 
 
 def build_tls_context(mqtt: MqttSection) -> ssl.SSLContext:
