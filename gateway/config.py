@@ -97,6 +97,15 @@ class MqttSection(StrictModel):
     max_inflight: int = Field(100, ge=1, le=65_000)  # packet ids: see mqtt.client.MAX_WINDOW
     client: Literal["lean", "aiomqtt"] = "lean"  # the data path; see README, Performance
     reconnect_delay_max: float = Field(30.0, gt=0)
+    reconnect_spread: float = Field(
+        1.5, gt=0, le=600,
+        description="While the broker's port refuses connections (the broker is down or "
+        "restarting), the gateway retries every 0.5 to 1 times this many seconds, at random, "
+        "instead of backing off: it is back within about this long of the broker's return. A "
+        "fleet sharing one broker sets it to spread its reconnects: at most about 1.3 / "
+        "`reconnect_spread` of the fleet reconnects in any one second (15 s keeps it under a "
+        "tenth). Other failures (timeouts, refusals by the broker) back off up to "
+        "`reconnect_delay_max`. See docs: delivery.")
     max_packet_size: int | None = Field(
         None, ge=128, le=268_435_460,
         description="The largest MQTT packet the broker accepts, in bytes (Mosquitto's "

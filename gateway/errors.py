@@ -9,6 +9,7 @@ GatewayError
 ├── PublishError         the MQTT side failed (reconnect follows)
 │   ├── MqttRefused          the broker refused the CONNECT (bad credentials, not authorised...)
 │   └── MqttConnectionLost   the connection dropped, timed out or broke the protocol
+│       └── BrokerDown           the broker's port refused the connection (nothing listens)
 └── BufferFailure        the buffer/outbox failed
     └── OutboxLocked         another process uses the disk outbox file
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 __all__ = [
     "AdapterUnavailable",
+    "BrokerDown",
     "BufferFailure",
     "ConfigError",
     "DecodeError",
@@ -83,6 +85,11 @@ class MqttNotAuthorised(MqttRefused):
 
 class MqttConnectionLost(PublishError):
     """The MQTT connection is gone: closed, silent past the keepalive, or a protocol error."""
+
+
+class BrokerDown(MqttConnectionLost):
+    """The broker's port refused the TCP connection: nothing listens there (down, restarting).
+    Retrying costs the broker nothing, so the publisher retries at ``reconnect_spread``."""
 
 
 class BufferFailure(GatewayError):

@@ -25,5 +25,9 @@ class Backoff:
         self.attempt += 1
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
+    def jitter(self, low: float, high: float) -> float:
+        """A uniform random factor in [low, high] (for delays outside the exponential run)."""
+        return self._rng.uniform(low, high)
+
     def reset(self) -> None:
         self.attempt = 0

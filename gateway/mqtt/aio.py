@@ -21,7 +21,7 @@ import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
 from gateway.config import MqttSection
-from gateway.errors import MqttConnectionLost, MqttRefused, PublishError
+from gateway.errors import BrokerDown, MqttConnectionLost, MqttRefused, PublishError
 from gateway.mqtt.client import (
     AUTH_REFUSALS,
     NOT_SENT,
@@ -233,4 +233,6 @@ def _errors() -> Iterator[None]:
         code = getattr(error, "rc", None)
         if isinstance(error, MqttConnectError) and getattr(code, "value", code) in AUTH_REFUSALS:
             raise not_authorised(str(error)) from None
+        if isinstance(error.__cause__ or error.__context__, ConnectionRefusedError):
+            raise BrokerDown(str(error)) from None
         raise PublishError(str(error)) from None

@@ -42,7 +42,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.errors import MqttConnectionLost, MqttNotAuthorised, MqttRefused
+from gateway.errors import BrokerDown, MqttConnectionLost, MqttNotAuthorised, MqttRefused
 from gateway.mqtt import v5
 from gateway.mqtt.packets import (
     CONNACK,
@@ -623,7 +623,8 @@ async def lean_connect(
             if mqtt5 is not None:  # amqtt, for one, says nothing to an MQTT 5 CONNECT
                 reason += ('; the broker may not speak MQTT 5 (set [mqtt] protocol = '
                            '"3.1.1")')
-        raise MqttConnectionLost(f"cannot connect: {reason}") from None
+        error = BrokerDown if isinstance(exc, ConnectionRefusedError) else MqttConnectionLost
+        raise error(f"cannot connect: {reason}") from None
     except MqttConnectionLost as exc:
         if not str(exc).startswith("connection"):  # a protocol error, not a hang-up
             raise

@@ -143,7 +143,8 @@ class Publisher:
         return format_host_port(*self._address)
 
     async def run(self) -> None:
-        trouble = ConnectionTrouble(Backoff(0.2, self.mqtt.reconnect_delay_max))
+        trouble = ConnectionTrouble(Backoff(0.2, self.mqtt.reconnect_delay_max),
+                                    spread=self.mqtt.reconnect_spread)
         while True:
             error: BaseException | None = None
             try:

@@ -1,5 +1,10 @@
 """What the publisher says, and how long it waits, while the broker keeps failing it.
 
+- While the broker's port refuses connections (:class:`~gateway.errors.BrokerDown`: it is down
+  or restarting) the next attempt comes after 0.5-1 x ``reconnect_spread`` seconds, at random,
+  however far the backoff has grown: a refused TCP connection costs the broker nothing, and the
+  gateway is back within about ``reconnect_spread`` of the broker's return. The jitter spreads
+  a fleet's reconnects over that time.
 - A session counts as healthy only once it has lasted :data:`STABLE_SESSION` seconds: a CONNACK
   followed by a drop (an oversized message, an ACL, a broker restarting) does not reset the
   backoff, so a flapping connection slows down instead of reconnecting at 5-10 Hz.
@@ -18,7 +23,7 @@ import time
 from collections.abc import Callable
 
 from gateway.core.backoff import Backoff
-from gateway.errors import MqttNotAuthorised
+from gateway.errors import BrokerDown, MqttNotAuthorised
 
 __all__ = ["STABLE_SESSION", "SUMMARY_EVERY", "ConnectionTrouble"]
 
@@ -32,8 +37,10 @@ FLAP_QUIET = 2  # connects logged at INFO in one run of failures (a failover sho
 class ConnectionTrouble:
     """Backoff and log lines for the publisher's reconnect loop (one per publisher)."""
 
-    def __init__(self, backoff: Backoff, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, backoff: Backoff, clock: Callable[[], float] = time.monotonic,
+                 spread: float = 1.5) -> None:
         self.backoff = backoff
+        self.spread = spread
         self._clock = clock
         self._connected_at: float | None = None
         self._reason: str | None = None  # the reason last logged in this run of failures
@@ -62,6 +69,8 @@ class ConnectionTrouble:
             self._reason = None
         self._connected_at = None
         delay = self.backoff.next_delay()
+        if isinstance(error, BrokerDown):  # nothing listens: look again soon, at random
+            delay = min(delay, self.spread * self.backoff.jitter(0.5, 1.0))
         self._failures += 1
         self._since_summary += 1
         reason = str(error) if error is not None else "session ended"
