@@ -242,6 +242,38 @@ class HomeAssistantSection(StrictModel):
             raise ValueError("prefix: must not contain '+', '#', NUL or start with '$'")
         return self
 
+SPARKPLUG_ID = re.compile(r"[^/+#\x00-\x1f]+")
+
+
+class SparkplugSection(StrictModel):
+    """Sparkplug B edge node (see gateway/sparkplug and docs: sparkplug)."""
+
+    enabled: bool = Field(
+        False, description="Publish readings as a Sparkplug B edge node (Eclipse Sparkplug 3.0: "
+        "NBIRTH/DBIRTH/DDATA/DDEATH/NDEATH under `spBv1.0/<group_id>/...`) instead of the JSON "
+        "reading topics. See docs: sparkplug.")
+    group_id: str | None = Field(
+        None, description="The Sparkplug group this edge node belongs to (required when "
+        "enabled).")
+    edge_node_id: str | None = Field(
+        None, description="The edge node id; default: the gateway id.")
+    primary_host_id: str | None = Field(
+        None, description="The primary host application's id: while its "
+        "`spBv1.0/STATE/<id>` says offline the node sends no births or data, and readings "
+        "wait in the buffer; they go out afterwards flagged historical.")
+
+    @model_validator(mode="after")
+    def _ids_are_sparkplug_ids(self) -> Self:
+        for name in ("group_id", "edge_node_id", "primary_host_id"):
+            value = getattr(self, name)
+            if value is not None and not SPARKPLUG_ID.fullmatch(value):
+                raise ValueError(f"{name}: must not be empty or contain '/', '+', '#' or "
+                                 "control characters (a Sparkplug topic level)")
+        if self.enabled and self.group_id is None:
+            raise ValueError("group_id: required when enabled = true")
+        return self
+
+
 class MetricsSection(StrictModel):
     listen: str | None = None  # "127.0.0.1:9108" or "[::1]:9108"; None: no metrics endpoint
 
@@ -295,6 +327,7 @@ class Settings(BaseSettings):
     buffer: BufferSection = Field(default_factory=BufferSection)
     homeassistant: HomeAssistantSection = Field(default_factory=HomeAssistantSection)
     metrics: MetricsSection = Field(default_factory=MetricsSection)
+    sparkplug: SparkplugSection = Field(default_factory=SparkplugSection)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     @classmethod
@@ -463,6 +496,10 @@ def load_config(path: Path) -> Settings:
         _TOML_PATH.reset(token)
     _check_devices(settings)
     _check_files(settings.mqtt)
+    if settings.sparkplug.enabled and settings.homeassistant.discovery:
+        raise ConfigError.single("homeassistant.discovery", "Home Assistant discovery needs the "
+                                 "JSON reading topics; Sparkplug (sparkplug.enabled) replaces "
+                                 "them: turn one of the two off")
     return settings
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gateway.config import Settings
 from gateway.core.device import Device
@@ -19,6 +20,9 @@ from gateway.mqtt.embedded_broker import embedded_broker
 from gateway.mqtt.publisher import OFFLINE, ONLINE, Publisher
 from gateway.ops.operations import Operations
 from gateway.sdk import DeviceConfig
+
+if TYPE_CHECKING:
+    from gateway.sparkplug.node import EdgeNode
 
 __all__ = ["Gateway"]
 
@@ -34,8 +38,13 @@ class Gateway:
         self.buffer: OwnedBuffer = make_buffer(settings.buffer)
         client_id = settings.mqtt.client_id or f"sensor-gateway-{settings.gateway.id}"
         self.instruments = PublishInstruments(self.buffer) if settings.metrics.listen else None
+        self.sparkplug: EdgeNode | None = None
+        if settings.sparkplug.enabled:
+            from gateway.sparkplug.node import EdgeNode  # noqa: PLC0415 - loads protobuf
+
+            self.sparkplug = EdgeNode(settings.sparkplug, settings.gateway.id, self.topics)
         self.publisher = Publisher(settings.mqtt, self.topics, self.instruments or self.buffer,
-                                   client_id)
+                                   client_id, self.sparkplug)
         self.devices: dict[str, Device] = {}
         self.reading_rate = ReadingRate()  # readings per minute, for STATUS= and <root>/stats
         self.discovery: Discovery | None = None
@@ -119,8 +128,11 @@ class Gateway:
             device.replay()
 
     def _device_status(self, device_id: str, online: bool) -> None:
-        status = ONLINE if online else OFFLINE
-        self.publisher.set_status(self.topics.device_status(device_id), status)
+        if self.sparkplug is not None:  # DDEATH (or a DBIRTH with its next reading)
+            self.sparkplug.device_status(device_id, online)
+        else:
+            status = ONLINE if online else OFFLINE
+            self.publisher.set_status(self.topics.device_status(device_id), status)
         self.ops.status_changed()
 
     async def _shutdown(self, publisher: asyncio.Task[None]) -> None:

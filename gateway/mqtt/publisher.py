@@ -31,6 +31,7 @@ from gateway.errors import MqttRefused, PublishError
 from gateway.mqtt.client import (
     NOT_SENT,
     REFUSED,
+    UNENCODABLE,
     Message,
     Mqtt5Options,
     Publishable,
@@ -40,9 +41,11 @@ from gateway.mqtt.client import (
 from gateway.mqtt.packets import topic_matches
 from gateway.mqtt.quarantine import QUARANTINED, Quarantine
 from gateway.mqtt.trouble import ConnectionTrouble
+from gateway.sparkplug.data import SparkplugData
 
 if TYPE_CHECKING:
     from gateway.mqtt.session import Session
+    from gateway.sparkplug.node import EdgeNode
 
 __all__ = ["Publisher"]
 
@@ -57,7 +60,8 @@ MessageHandler = Callable[[str, bytes, bool], None]
 
 class Publisher:
     def __init__(
-        self, mqtt: MqttSection, topics: TopicLayout, buffer: Buffer, client_id: str
+        self, mqtt: MqttSection, topics: TopicLayout, buffer: Buffer, client_id: str,
+        sparkplug: EdgeNode | None = None,
     ) -> None:
         self.mqtt = mqtt
         self.topics = topics
@@ -83,7 +87,14 @@ class Publisher:
         self._status_changed = asyncio.Event()
         self._statuses_sent = asyncio.Event()
         self._unconfirmed: dict[str, asyncio.Future[bytes]] = {}  # lean: awaiting PUBACK
+        self._dead = asyncio.Event()  # Sparkplug: the clean stop's NDEATH is acknowledged
         self._tls = build_tls_context(mqtt) if mqtt.tls else None
+        self.sparkplug = sparkplug
+        if sparkplug is not None:  # the will is NDEATH: no retained JSON status of our own
+            self._statuses.clear()
+            self.subscribe(sparkplug.command_topic, sparkplug.on_command)
+            if sparkplug.state_topic is not None:
+                self.subscribe(sparkplug.state_topic, sparkplug.on_state)
 
     # --- statuses --------------------------------------------------------------------------
 
@@ -120,14 +131,20 @@ class Publisher:
         self._session_hooks.append(hook)
 
     def going_offline(self) -> None:
-        """Shutdown: every status we own becomes ``offline``."""
+        """Shutdown: every status we own becomes ``offline`` (Sparkplug: NDEATH follows the
+        last reading)."""
         for topic in list(self._statuses):
             self.set_status(topic, OFFLINE)
+        if self.sparkplug is not None:
+            self.sparkplug.stopping = True
+            self.sparkplug.changed.set()
 
     async def flush(self) -> None:
         """Return once the buffer is empty and every status change has been sent."""
         await self.buffer.wait_empty()
         await self._statuses_sent.wait()
+        if self.sparkplug is not None:
+            await self._dead.wait()
 
     # --- the connection loop ---------------------------------------------------------------
 
@@ -169,6 +186,8 @@ class Publisher:
             await asyncio.sleep(delay)
 
     def _will(self) -> Will:
+        if self.sparkplug is not None:
+            return self.sparkplug.new_session()
         return Will(self.topics.gateway_status, OFFLINE.encode(), qos=self.mqtt.will_qos,
                     retain=self.mqtt.will_retain)
 
@@ -242,19 +261,59 @@ class Publisher:
                     self._subscription_refused(topic_filter, str(exc).rsplit(": ", 1)[-1])
             self._session_started()
             tg.create_task(self._statuses_loop(client), name="publisher.statuses")
+            if self.sparkplug is not None:
+                tg.create_task(self._sparkplug_loop(client, self.sparkplug),
+                               name="publisher.sparkplug")
             tg.create_task(self._readings(client), name="publisher.readings")
 
     async def _readings(self, client: Session) -> None:
         """Take what the window has room for from the buffer, send it in one write."""
-        qos = self.mqtt.qos
+        qos = self.mqtt.qos if self.sparkplug is None else 0  # Sparkplug: QoS 0, as its spec
         while True:
+            if self.sparkplug is not None:
+                await self.sparkplug.live.wait()  # NBIRTH first
             room = await client.room()
             batch: list[Publishable] = list(await self.buffer.get(room))
             if self._quarantine.held:
                 batch = [entry for entry in batch if not self._quarantined(entry)]
             if self._dirty:  # a device's state changed with these readings: state first
                 self._write_statuses(client)
+            if self.sparkplug is not None:
+                batch = self._sparkplug_batch(client, self.sparkplug, batch)
             client.send(batch, qos)
+
+    def _sparkplug_batch(self, client: Session, node: EdgeNode,
+                         batch: list[Publishable]) -> list[Publishable]:
+        """Readings as DBIRTH/DDATA (:mod:`gateway.sparkplug.node`), after what else is due."""
+        due = node.control()  # a DDEATH or rebirth asked for meanwhile goes first (its seq)
+        if due:
+            client.send(list(due), 0)
+        entries = [entry for entry in batch if isinstance(entry, Entry)]
+        messages, unreadable = node.translate(entries)
+        for entry in unreadable:
+            self._rejected(entry, UNENCODABLE, "not a reading this gateway wrote (Sparkplug "
+                           "mode reads the JSON readings of the buffer)")
+        return messages
+
+    async def _sparkplug_loop(self, client: Session, node: EdgeNode) -> None:
+        """Births once the session may talk, rebirths, DDEATHs; the primary host going offline
+        ends the session; the clean stop's NDEATH after the last reading."""
+        while True:
+            await node.changed.wait()
+            node.changed.clear()
+            if node.host_lost or node.stopping:
+                if node.stopping:
+                    await self.buffer.wait_empty()
+                topic = node.topic("NDEATH")
+                if await client.publish_nowait(topic, node.death()) != NOT_SENT:
+                    self._dead.set()
+                if node.stopping:
+                    return
+                raise PublishError(f"Sparkplug primary host {node.host} went offline: NDEATH "
+                                   "sent; readings wait in the buffer until it is back")
+            due = node.control()
+            if due:
+                client.send(list(due), 0)
 
     def _write_statuses(self, client: Session) -> None:
         """Write every changed retained state now, pipelined; :meth:`_statuses_loop` waits
@@ -309,6 +368,10 @@ class Publisher:
         takes, not encodable, or refused by the broker (MQTT 5). Dropped, counted per device
         and ``kind``, logged once per topic; sending it again could only fail again."""
         what = "reading"
+        if isinstance(entry, SparkplugData):  # a DDATA: every reading in it
+            for one in entry.entries:
+                self._rejected(one, kind, reason)
+            return
         if isinstance(entry, Entry):
             self.buffer.ack(entry)
             self.rejected += 1
@@ -326,13 +389,19 @@ class Publisher:
         """The broker has these (PUBACK at QoS 1; written to the live connection at QoS 0)."""
         ack = self.buffer.ack
         largest = self._quarantine.largest_acked
+        published = 0
         for entry in entries:
-            assert isinstance(entry, Entry)
-            ack(entry)
             size = len(entry.topic) + len(entry.payload)
             largest = max(largest, size)
+            if isinstance(entry, Entry):
+                ack(entry)
+                published += 1
+            elif isinstance(entry, SparkplugData):
+                for one in entry.entries:
+                    ack(one)
+                published += len(entry.entries)
         self._quarantine.largest_acked = largest
-        self.published += len(entries)
+        self.published += published
 
 
 def build_tls_context(mqtt: MqttSection) -> ssl.SSLContext:
