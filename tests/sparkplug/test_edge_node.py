@@ -13,6 +13,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.broker import Mosquitto
 from support.daemon import write_config
 from support.faults import LoggedDaemon, outbox_seqs
@@ -21,11 +22,12 @@ from support.sparkplug import SparkplugHost
 GROUP, NODE, HOST = "plant", "edge1", "scada"
 
 
-def sparkplug_config(tmp_path: Path, port: int, host: bool = True) -> Path:
+def sparkplug_config(tmp_path: Path, port: int, host: bool = True, client: str = "lean") -> Path:
     primary = f'primary_host_id = "{HOST}"\n' if host else ""
     return write_config(tmp_path / "config.toml", (
         f'[gateway]\nid = "gw"\nshutdown_timeout = 10\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nreconnect_delay_max = 0.5\n'
+        f'client = "{client}"\n'
         f'[buffer]\npath = "{tmp_path / "outbox.db"}"\ncommit_interval = 0.05\n'
         f'[sparkplug]\nenabled = true\ngroup_id = "{GROUP}"\nedge_node_id = "{NODE}"\n'
         f"{primary}"
@@ -55,12 +57,14 @@ def metric_names(message: dict[str, Any]) -> set[str]:
     return {m["name"] for m in message["metrics"]}
 
 
-async def test_a_scada_host_sees_a_proper_edge_node(tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", ["lean", "aiomqtt"])
+async def test_a_scada_host_sees_a_proper_edge_node(tmp_path: Path, client: str) -> None:
     broker = Mosquitto(tmp_path / "broker")
+    config = sparkplug_config(tmp_path, broker.port, client=client)
     with broker:
         async with SparkplugHost(broker.port, GROUP, HOST) as host:
             await host.command("online")
-            with LoggedDaemon(sparkplug_config(tmp_path, broker.port), tmp_path / "d.log") as d:
+            with LoggedDaemon(config, tmp_path / "d.log") as d:
                 births = await host.wait_for(lambda m: m.get("type") == "NBIRTH")
                 metrics = {m["name"]: m for m in births[0]["metrics"]}
                 assert births[0]["seq"] == 0
