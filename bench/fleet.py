@@ -175,25 +175,38 @@ class Relay:
             await server.serve_forever()
 
 
-async def bytes_per_reading(workdir: Path, broker: Broker, seen: Seen, extra: str,
+async def bytes_per_reading(workdir: Path, broker: Broker, mode: tuple[str, str],
                             seconds: float = 20.0) -> float:
-    """One gateway (20 devices at 1 Hz) through the counting relay; its bytes per reading."""
+    """One gateway (20 devices at 1 Hz) through the counting relay; its bytes per reading.
+    ``mode``: keys for its ``[mqtt]`` table, and tables appended to its config. Readings are
+    counted from its outbox (the same count in every payload mode: the outbox holds them as
+    JSON with a seq per sensor)."""
     relay = Relay(broker.port)
-    config = gateway_config(workdir, 99, relay.port, 20)
-    config.write_text(config.read_text().replace("[mqtt]\n", f"[mqtt]\n{extra}"))
+    mqtt, tables = mode
+    config = gateway_config(workdir, 99, relay.port, 20, mqtt=FLEET_MQTT + mqtt)
+    config.write_text(config.read_text() + tables)
+    db = workdir / "gw99.db"
     server = asyncio.create_task(relay.serve(), name="fleet.relay")
     proc = start_gateway(config)
     try:
-        await wait_for(lambda: sum(len(s) for t, s in seen.seqs.items() if "/gw99/" in t) >= 20,
-                       60, "the measured gateway")
-        bytes0, count0 = relay.upstream, _count(seen, "gw99")
+        await wait_for(lambda: _made(db) >= 40, 60, "the measured gateway")
+        bytes0, count0 = relay.upstream, _made(db)
         await asyncio.sleep(seconds)
-        return (relay.upstream - bytes0) / max(1, _count(seen, "gw99") - count0)
+        return (relay.upstream - bytes0) / max(1, _made(db) - count0)
     finally:
         stop(proc)
         server.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await server
+        db.unlink(missing_ok=True)
+
+
+def _made(db: Path) -> int:
+    """Readings the gateway has committed to its outbox so far (0 before it exists)."""
+    try:
+        return sum(produced([db]).values()) if db.exists() else 0
+    except sqlite3.OperationalError:  # created, its tables not yet
+        return 0
 
 
 def _count(seen: Seen, gateway: str) -> int:
@@ -276,7 +289,11 @@ class Result:
         return "\n".join(lines)
 
 
-WIRE_MODES = {"JSON, MQTT 3.1.1": "", "JSON, MQTT 5 with topic aliases": "protocol = 5\n"}
+WIRE_MODES = {  # name: (keys for [mqtt], tables appended)
+    "JSON, MQTT 3.1.1": ("", ""),
+    "JSON, MQTT 5 with topic aliases": ("protocol = 5\n", ""),
+    "Sparkplug B (protobuf, MQTT 3.1.1)": ("", '[sparkplug]\nenabled = true\ngroup_id = "fleet"\n'),
+}
 
 
 async def fleet(args: argparse.Namespace, workdir: Path) -> Result:
@@ -292,8 +309,8 @@ async def fleet(args: argparse.Namespace, workdir: Path) -> Result:
         procs = [start_gateway(c) for c in configs]
         try:
             await _run(args, result, broker, seen, procs)
-            for mode, extra in WIRE_MODES.items():
-                result.wire[mode] = await bytes_per_reading(workdir, broker, seen, extra)
+            for name, mode in WIRE_MODES.items():
+                result.wire[name] = await bytes_per_reading(workdir, broker, mode)
         finally:
             for proc in procs:
                 stop(proc)
