@@ -144,11 +144,11 @@ class Gateway:
         await asyncio.gather(*self._device_tasks.values(), return_exceptions=True)
         self.publisher.going_offline()
         timeout = self.settings.gateway.shutdown_timeout
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.publisher.flush()
-        except TimeoutError:
-            stats = self.buffer.stats()
+        stats = self.buffer.stats()
+        if stats.queued + stats.inflight:  # timed out, or waiting for a Sparkplug host
             fate = "kept in the outbox" if stats.persistent else "memory buffer: lost"
             log.warning("shutdown: %d readings not delivered within %.1fs (%s)",
                         stats.queued + stats.inflight, timeout, fate)

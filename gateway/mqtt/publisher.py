@@ -140,10 +140,15 @@ class Publisher:
             self.sparkplug.changed.set()
 
     async def flush(self) -> None:
-        """Return once the buffer is empty and every status change has been sent."""
+        """Return once the buffer is empty and every status change has been sent (Sparkplug:
+        and the NDEATH; while the primary host is offline only that: readings must wait)."""
+        node = self.sparkplug
+        if node is not None and self.connected.is_set() and not node.live.is_set():
+            await self._dead.wait()
+            return
         await self.buffer.wait_empty()
         await self._statuses_sent.wait()
-        if self.sparkplug is not None:
+        if node is not None:
             await self._dead.wait()
 
     # --- the connection loop ---------------------------------------------------------------
@@ -302,7 +307,7 @@ class Publisher:
             await node.changed.wait()
             node.changed.clear()
             if node.host_lost or node.stopping:
-                if node.stopping:
+                if node.stopping and node.live.is_set():  # the last readings, then NDEATH
                     await self.buffer.wait_empty()
                 topic = node.topic("NDEATH")
                 if await client.publish_nowait(topic, node.death()) != NOT_SENT:

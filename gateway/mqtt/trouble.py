@@ -2,9 +2,9 @@
 
 - While the broker's port refuses connections (:class:`~gateway.errors.BrokerDown`: it is down
   or restarting) the next attempt comes after 0.5-1 x ``reconnect_spread`` seconds, at random,
-  however far the backoff has grown: a refused TCP connection costs the broker nothing, and the
-  gateway is back within about ``reconnect_spread`` of the broker's return. The jitter spreads
-  a fleet's reconnects over that time.
+  whatever the backoff (short or long): a refused TCP connection costs the broker nothing, the
+  gateway is back within about ``reconnect_spread`` of the broker's return, and a fleet that
+  lost the broker at the same moment has its retries spread over that time, not in step.
 - A session counts as healthy only once it has lasted :data:`STABLE_SESSION` seconds: a CONNACK
   followed by a drop (an oversized message, an ACL, a broker restarting) does not reset the
   backoff, so a flapping connection slows down instead of reconnecting at 5-10 Hz.
@@ -70,7 +70,7 @@ class ConnectionTrouble:
         self._connected_at = None
         delay = self.backoff.next_delay()
         if isinstance(error, BrokerDown):  # nothing listens: look again soon, at random
-            delay = min(delay, self.spread * self.backoff.jitter(0.5, 1.0))
+            delay = self.spread * self.backoff.jitter(0.5, 1.0)
         self._failures += 1
         self._since_summary += 1
         reason = str(error) if error is not None else "session ended"

@@ -9,7 +9,9 @@ primary host's STATE gating what is sent (historical flag for what waited)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +179,21 @@ async def test_a_device_that_goes_offline_gets_a_ddeath_and_is_born_again(tmp_pa
             for before, after in itertools.pairwise(mine):
                 if before == "DDEATH":
                     assert after == "DBIRTH", mine
+
+
+async def test_a_stop_while_the_host_is_offline_keeps_the_readings(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "broker")
+    with broker:
+        async with SparkplugHost(broker.port, GROUP, HOST) as host:
+            await host.command("offline")
+            with LoggedDaemon(sparkplug_config(tmp_path, broker.port), tmp_path / "d.log") as d:
+                await d.wait_log(f"connected to 127.0.0.1:{broker.port}")
+                await asyncio.sleep(1)  # readings taken while the host is offline: fixed time
+                assert await d.terminate() == 0
+            assert "readings not delivered within" in d.text()
+            assert "(kept in the outbox)" in d.text()
+            assert not node_messages(host)
+    made = sum(outbox_seqs(tmp_path / "outbox.db").values())
+    with contextlib.closing(sqlite3.connect(tmp_path / "outbox.db")) as db:
+        kept = db.execute("SELECT COUNT(*) FROM readings").fetchone()[0]
+    assert made >= 20 and kept == made  # every reading waits for the host's return
