@@ -46,7 +46,7 @@ RECONNECT_BOUND = 30.0  # seconds after the broker's return
 SPREAD = 0.2  # at most this share of the fleet reconnects in any one second
 FAIRNESS = 0.2  # each gateway within +-20 % of the mean delivered share
 RECOVERY_BOUND = 2.0  # one gateway: first reading this soon after the broker's return
-# What docs/delivery.md tells a fleet to set: reconnects spread over 7.5-15 s after a return.
+# What docs/delivery.md tells a fleet to set: reconnects spread over 15 s after a return.
 FLEET_MQTT = "reconnect_spread = 15\n"
 _CONNECT = re.compile(r"^(\d+): New client connected from \S+ as (\S+)")
 

@@ -100,11 +100,11 @@ class MqttSection(StrictModel):
     reconnect_spread: float = Field(
         1.5, gt=0, le=600,
         description="While the broker's port refuses connections (the broker is down or "
-        "restarting), the gateway retries every 0.5 to 1 times this many seconds, at random, "
-        "instead of backing off: it is back within about this long of the broker's return. A "
-        "fleet sharing one broker sets it to spread its reconnects: at most about 1.3 / "
-        "`reconnect_spread` of the fleet reconnects in any one second (15 s keeps it under a "
-        "tenth). Other failures (timeouts, refusals by the broker) back off up to "
+        "restarting), the gateway looks again every this many seconds (+-10 %, the first time "
+        "after a random part of it) instead of backing off: it is back within about this long "
+        "of the broker's return. A fleet sharing one broker sets it to spread its reconnects: "
+        "at most about 1 / `reconnect_spread` of the fleet reconnects in any one second (15 s: "
+        "under a tenth). Other failures (timeouts, refusals by the broker) back off up to "
         "`reconnect_delay_max`. See docs: delivery.")
     max_packet_size: int | None = Field(
         None, ge=128, le=268_435_460,

@@ -1,10 +1,11 @@
 """What the publisher says, and how long it waits, while the broker keeps failing it.
 
 - While the broker's port refuses connections (:class:`~gateway.errors.BrokerDown`: it is down
-  or restarting) the next attempt comes after 0.5-1 x ``reconnect_spread`` seconds, at random,
-  whatever the backoff (short or long): a refused TCP connection costs the broker nothing, the
-  gateway is back within about ``reconnect_spread`` of the broker's return, and a fleet that
-  lost the broker at the same moment has its retries spread over that time, not in step.
+  or restarting) the gateway looks again every ``reconnect_spread`` seconds (+-10 %), the first
+  time after a random part of it, whatever the backoff: a refused TCP connection costs the
+  broker nothing, the gateway is back within about ``reconnect_spread`` of the broker's return,
+  and a fleet that lost the broker at the same moment probes at evenly spread phases, so at
+  most about 1 / ``reconnect_spread`` of it reconnects in any one second.
 - A session counts as healthy only once it has lasted :data:`STABLE_SESSION` seconds: a CONNACK
   followed by a drop (an oversized message, an ACL, a broker restarting) does not reset the
   backoff, so a flapping connection slows down instead of reconnecting at 5-10 Hz.
@@ -45,6 +46,7 @@ class ConnectionTrouble:
         self._connected_at: float | None = None
         self._reason: str | None = None  # the reason last logged in this run of failures
         self._failures = 0  # in this run
+        self._probing = False  # the last attempt found the broker's port closed
         self._connects = 0  # in this run: the first ones are INFO, later ones DEBUG
         self._since_summary = 0
         self._summary_at = 0.0
@@ -69,8 +71,11 @@ class ConnectionTrouble:
             self._reason = None
         self._connected_at = None
         delay = self.backoff.next_delay()
-        if isinstance(error, BrokerDown):  # nothing listens: look again soon, at random
-            delay = self.spread * self.backoff.jitter(0.5, 1.0)
+        if isinstance(error, BrokerDown):  # nothing listens: look every `spread` seconds
+            # from a random phase: a fleet that lost the broker together spreads evenly
+            low, high = (0.9, 1.1) if self._probing else (0.0, 1.0)
+            delay = self.spread * self.backoff.jitter(low, high)
+        self._probing = isinstance(error, BrokerDown)
         self._failures += 1
         self._since_summary += 1
         reason = str(error) if error is not None else "session ended"

@@ -40,8 +40,19 @@ def test_a_refused_port_is_retried_at_the_spread_however_long_the_backoff() -> N
     assert trouble.ended(MqttConnectionLost("timed out"), "b:1883", "") >= 15.0
     delays = [trouble.ended(BrokerDown("cannot connect: refused"), "b:1883", "")
               for _ in range(200)]
-    assert min(delays) >= 0.75 and max(delays) <= 1.5
-    assert max(delays) - min(delays) > 0.5  # jittered: a fleet does not retry in lockstep
+    assert 0 <= delays[0] <= 1.5  # a random phase first...
+    assert min(delays[1:]) >= 1.35 and max(delays[1:]) <= 1.65  # ...then every 1.5 s +-10 %
+
+
+def test_a_fleet_that_lost_the_broker_together_probes_at_spread_phases() -> None:
+    firsts = []
+    for _ in range(200):
+        trouble = ConnectionTrouble(Backoff(0.2, 30.0), clock=lambda: 0.0, spread=15.0)
+        trouble.ended(MqttConnectionLost("connection lost"), "b:1883", "")
+        firsts.append(trouble.ended(BrokerDown("cannot connect: refused"), "b:1883", ""))
+    per_second = [sum(1 for f in firsts if s <= f < s + 1) for s in range(15)]
+    assert max(per_second) <= 0.2 * len(firsts)  # no second takes a fifth of the fleet
+    assert min(firsts) >= 0 and max(firsts) <= 15
 
 
 async def test_the_publisher_is_back_soon_after_a_long_outage(tmp_path: Path) -> None:
