@@ -53,6 +53,27 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
+WAKEUP_CALLS = ("epoll_wait", "epoll_pwait", "futex", "clock_nanosleep", "select")
+
+
+def wakeups(pid: int, seconds: float) -> dict[str, int] | None:
+    """System calls that put a thread of ``pid`` to sleep (each return is a wake-up), counted
+    by ``strace -f -c`` over ``seconds``; None without strace (or without ptrace rights)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return None
+    done = subprocess.run(
+        ["timeout", "-s", "INT", f"{seconds:g}", strace, "-f", "-c", "-e",
+         f"trace={','.join(WAKEUP_CALLS)}", "-p", str(pid)],
+        capture_output=True, text=True, check=False)
+    counts: dict[str, int] = {}
+    for line in done.stderr.splitlines():
+        parts = line.split()
+        if parts and parts[-1] in WAKEUP_CALLS and len(parts) >= 5:
+            counts[parts[-1]] = int(parts[3])
+    return counts or None
+
+
 def build_c_client(workdir: Path) -> Path:
     binary = workdir / "pub"
     subprocess.run(["gcc", "-O2", "-o", str(binary), str(REPO / "bench" / "c" / "pub.c"),
