@@ -88,13 +88,14 @@ def c_client(binary: Path, port: int, qos: int, count: int) -> dict[str, float]:
     return {"rate": int(n) / float(seconds), "cpu_us": float(cpu) / int(n) * 1e6}
 
 
-def subscriber(port: int, topic: str, seconds: int) -> subprocess.Popen[bytes]:
+def subscriber(port: int, topic: str, seconds: int, *more: str) -> subprocess.Popen[bytes]:
     """``mosquitto_sub`` printing each message's arrival time (epoch, microseconds) and payload,
-    for ``seconds`` (then it exits by itself, flushing its output)."""
+    for ``seconds`` (then it exits by itself, flushing its output); ``more`` topics too."""
     binary = shutil.which("mosquitto_sub")
     if binary is None:
         raise RuntimeError("mosquitto_sub not found (apt-get install mosquitto-clients)")
-    return subprocess.Popen([binary, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic,
+    topics = [arg for one in (topic, *more) for arg in ("-t", one)]
+    return subprocess.Popen([binary, "-h", "127.0.0.1", "-p", str(port), "-q", "1", *topics,
                              "-F", "%U %p", "-W", str(seconds)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 

@@ -358,16 +358,21 @@ async def ticks(interval: float, ctx: DeviceContext | None = None) -> AsyncItera
 
     The ticks fall on a grid of ``interval`` on the loop's clock, so every device with the same
     interval wakes in the same pass of the loop: 20 devices at 1 Hz cost one wake-up a second,
-    not twenty. With ``ctx``, no tick comes while it is :attr:`DeviceContext.shedding`
-    (overload): the ticks skipped meanwhile are counted with :meth:`DeviceContext.skipped`."""
+    not twenty. The second tick joins the grid at least ``interval`` after the first (never
+    sooner than the schedule promises). With ``ctx``, no tick comes while it is
+    :attr:`DeviceContext.shedding` (overload): the ticks skipped meanwhile are counted with
+    :meth:`DeviceContext.skipped`."""
     loop = asyncio.get_running_loop()
+    now = loop.time()
+    first = now + interval  # the grid point after this one is the second tick
     while True:
         if ctx is not None and ctx.shedding:
             paused = loop.time()
             await ctx.wait_flow()
             ctx.skipped(int((loop.time() - paused) / interval))
         yield
-        await sleep_to_grid(interval)
+        now = loop.time()
+        await asyncio.sleep(next_grid_point(interval, max(now, first)) - now)
 
 
 def next_grid_point(period: float, now: float) -> float:

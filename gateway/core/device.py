@@ -20,7 +20,7 @@ from gateway.core.timefmt import iso_ms
 from gateway.core.topics import TopicLayout, sanitize
 from gateway.delivery.buffer import Buffer, Entry
 from gateway.errors import DriverError
-from gateway.sdk import DeviceConfig, DeviceModel, sleep_to_grid
+from gateway.sdk import DeviceConfig, DeviceModel, next_grid_point
 
 __all__ = ["Device", "DeviceStalled"]
 
@@ -282,16 +282,29 @@ class Device:
         raise DriverError("driver stopped by itself")
 
     async def _watchdog(self) -> None:
+        """Offline after ``offline_after`` of silence, restarted after ``stall``. It sleeps
+        until the first of the two could be due (not a fixed tick: a device that keeps reading
+        wakes it once per ``offline_after`` or so), woken on a grid (the device's poll interval,
+        else about a quarter of ``offline_after``) so that it wakes in the pass of the loop its
+        own ticks and the watchdogs of devices alike wake in."""
         offline_after = self.config.offline_after()
         stall = self.config.stall_after()
-        tick = _grid_tick(min(offline_after, stall or offline_after) / 4)
+        grid = _grid_tick(min(offline_after, stall or offline_after) / 4)
+        interval = self.config.poll_interval()
+        if grid < interval <= min(offline_after, stall or offline_after) / 2:
+            grid = interval  # the device's own ticks: the watchdog shares their wake-ups
+        loop = asyncio.get_running_loop()
         while True:
-            await sleep_to_grid(tick)  # the watchdogs of devices alike wake together
             idle = time.monotonic() - self.last_reading
             if stall is not None and idle >= stall:
                 raise DeviceStalled(f"no reading for {idle:.1f}s")
             if self.online and idle >= offline_after:
                 self._set_offline(f"no reading for {idle:.1f}s")
+            due = [offline_after - idle] if self.online else [offline_after]
+            if stall is not None:
+                due.append(stall - idle)
+            now = loop.time()
+            await asyncio.sleep(next_grid_point(grid, now + max(0.0, min(due))) - now)
 
 
 _GRID_TICKS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)

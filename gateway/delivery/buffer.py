@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
-from gateway.delivery.flow import HIGH_WATER, LOW_WATER, Flow
+from gateway.delivery.flow import HIGH_WATER, LOW_WATER, SURGE, Flow
 
 __all__ = [
     "Buffer", "BufferStats", "Entry", "FairQueue", "Flow", "MemoryBuffer", "Overflow",
@@ -177,11 +177,21 @@ class FairQueue:
         self._nonempty = asyncio.Event()
         self._empty = asyncio.Event()
         self._empty.set()
-        self.flow = Flow()
+        self.flow = Flow(on_delivering=self._delivering)
         self._high = max(1, int(max_readings * HIGH_WATER))
         self._high_bytes = max(1, int(max_bytes * HIGH_WATER))
         self._low = int(max_readings * LOW_WATER)
         self._low_bytes = int(max_bytes * LOW_WATER)
+        self._floor = 0  # the fewest readings held since the publisher began delivering
+        self._shed_at = self._high  # close the flow at this many readings
+
+    def _delivering(self) -> None:
+        """A session began: a backlog it drains is no overload; growth from here is."""
+        self._set_floor(self._count)
+
+    def _set_floor(self, floor: int) -> None:
+        self._floor = floor
+        self._shed_at = min(self._high, floor + SURGE)
 
     # --- putting ---------------------------------------------------------------------------
 
@@ -223,14 +233,15 @@ class FairQueue:
         self._empty.clear()
         if entry.ready:
             self._nonempty.set()
-        if self._count >= self._high or self._bytes >= self._high_bytes:
+        if self._count >= self._shed_at or self._bytes >= self._high_bytes:
             self.flow.close()  # while delivering: the broker cannot keep up
 
     def over_share(self, device: str) -> bool:
-        """``device`` holds at least its fair share of what is queued (under overload it sheds;
-        a device below its share, a slow sensor beside a flood, keeps publishing)."""
+        """``device`` holds at least a quarter of its fair share of what is queued: under
+        overload it sheds. A device far below its share (a slow sensor beside a flood) keeps
+        publishing; devices alike (a flood of them) all shed."""
         held = self._held(device)
-        return held > 0 and held * len(self._ring) >= self._count - len(self._inflight)
+        return held > 0 and held * len(self._ring) * 4 >= self._count - len(self._inflight)
 
     def _held(self, device: str) -> int:
         queue = self._queues.get(device)
@@ -262,11 +273,14 @@ class FairQueue:
             self._ring.remove(entry.device)
         if self._count == 0:
             self._empty.set()
+        if self._count < self._floor:
+            self._set_floor(self._count)
         if self.flow.shedding:
             self._maybe_open()
 
     def _maybe_open(self) -> None:
-        if self._count <= self._low and self._bytes <= self._low_bytes:
+        if self._count <= min(self._low, self._floor + SURGE // 2) and \
+                self._bytes <= self._low_bytes:
             self.flow.open()
 
     def _dropped(self, entry: Entry) -> None:
@@ -314,6 +328,8 @@ class FairQueue:
             self._released(entry)
         if self._count == 0:
             self._empty.set()
+        if self._count < self._floor:
+            self._set_floor(self._count)
         if self.flow.shedding:
             self._maybe_open()
 
