@@ -23,6 +23,8 @@ def _plan(p: Params, c_binary: Path, results: dict[str, float]) -> list[
          lambda: scenarios.throughput(p, results, qos=1, disk=False, client="aiomqtt")),
         ("readings/s QoS 1 disk", lambda: scenarios.throughput(p, results, qos=1, disk=True)),
         ("readings/s QoS 0 disk", lambda: scenarios.throughput(p, results, qos=0, disk=True)),
+        ("overload memory", lambda: scenarios.overload(p, results, disk=False)),
+        ("overload disk", lambda: scenarios.overload(p, results, disk=True)),
         ("latency", lambda: scenarios.latency(p)),
         ("20 devices x 3 sensors", lambda: scenarios.small_site(p)),
         ("1 000 devices", lambda: scenarios.many_devices(p)),

@@ -14,11 +14,11 @@ def disk_outbox_available() -> bool:
 
 
 def gateway(port: int, *, qos: int = 1, inflight: int = 100, buffer: str = "",
-            extra_mqtt: str = "") -> str:
+            extra_mqtt: str = "", max_readings: int = 1_000_000) -> str:
     return (f'[gateway]\nid = "bench"\nshutdown_timeout = 1\n'
             f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nqos = {qos}\n'
             f"max_inflight = {inflight}\nreconnect_delay_max = 0.5\n{extra_mqtt}\n"
-            f"[buffer]\nmax_readings = 1000000\n{buffer}\n")
+            f"[buffer]\nmax_readings = {max_readings}\n{buffer}\n")
 
 
 def disk(workdir: Path, name: str) -> str:

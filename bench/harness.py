@@ -7,7 +7,11 @@ broker" is only observable inside the process (the publisher's count of PUBACKed
 external subscriber that counted them would itself be the bottleneck at these rates. Measures
 that need no counter (latency, idle CPU, RSS, start-up) run the real daemon process instead.
 
-Modes: ``rate`` (acked readings/s and CPU over SECONDS after a warm-up), ``drain`` (an outage:
+Modes: ``rate`` (acked readings/s and CPU over SECONDS after a warm-up), ``overload`` (``rate``
+under the config's real drivers offering more than the broker takes, plus the event loop's lag
+p99 (a 10 ms probe timer), peak RSS, readings shed; then the drivers stop and a light load of
+1 000 readings/s runs on, whose latency the bench measures with a subscriber),
+``drain`` (an outage:
 the publisher is held back while PREFILL readings go through a device's encode path into the
 running buffer (memory or disk outbox); then it connects, live readings continuing, and the
 time until the backlog is gone is measured).
@@ -76,6 +80,52 @@ async def measure_rate(gateway: Gateway, seconds: float) -> dict[str, float]:
             "cpu_us": (c1 - c0) / max(acked, 1) * 1e6, "cpu_share": (c1 - c0) / (t1 - t0)}
 
 
+async def lag_probe(lags: list[float], period: float = 0.01) -> None:
+    """How late a 10 ms timer fires: the event loop's lag, as a reading or a status feels it."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + period
+        await asyncio.sleep(period)
+        lags.append(loop.time() - due)
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+
+
+AFTER = 8.0  # seconds of light load after the overload (its latency: bench/scenarios.py)
+
+
+async def measure_overload(gateway: Gateway, seconds: float) -> dict[str, float]:
+    lags: list[float] = []
+    async with asyncio.TaskGroup() as tg:
+        probe = tg.create_task(lag_probe(lags), name="bench.lag-probe")
+        await gateway.publisher.connected.wait()
+        await asyncio.sleep(WARMUP)
+        lags.clear()
+        result = await measure_rate(gateway, seconds)
+        result["lag_p99"] = p99(lags)
+        probe.cancel()
+    result["rss_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["shed"] = sum(d.shed for d in gateway.devices.values())
+    result["stopped"] = await light_load(gateway)
+    return result
+
+
+async def light_load(gateway: Gateway) -> float:
+    """The overload stops: its devices are stopped, 1 000 readings/s go on (devices ``light0``
+    and ``light1``, 5 sensors at 10 ms) for :data:`AFTER` seconds. When it stopped (epoch)."""
+    template = gateway.settings.expanded_devices()[0]
+    for device_id in list(gateway.devices):
+        await gateway.stop_device(device_id)
+    stopped = time.time()
+    for n in range(2):
+        gateway.start_device(template.model_copy(update={"id": f"light{n}", "interval": 0.01}))
+    await asyncio.sleep(AFTER)
+    return stopped
+
+
 async def measure_drain(gateway: Gateway, seconds: float) -> dict[str, float]:
     await gateway.publisher.connected.wait()
     n0, t0 = gateway.publisher.published, time.perf_counter()
@@ -108,6 +158,8 @@ async def main(config: Path, mode: str, seconds: float, fill: int) -> dict[str, 
         try:
             if mode == "drain":
                 result: dict[str, object] = dict(await measure_drain(gateway, seconds))
+            elif mode == "overload":
+                result = dict(await measure_overload(gateway, seconds))
             else:
                 result = dict(await measure_rate(gateway, seconds))
         finally:

@@ -53,6 +53,27 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
+WAKEUP_CALLS = ("epoll_wait", "epoll_pwait", "futex", "clock_nanosleep", "select")
+
+
+def wakeups(pid: int, seconds: float) -> dict[str, int] | None:
+    """System calls that put a thread of ``pid`` to sleep (each return is a wake-up), counted
+    by ``strace -f -c`` over ``seconds``; None without strace (or without ptrace rights)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return None
+    done = subprocess.run(
+        ["timeout", "-s", "INT", f"{seconds:g}", strace, "-f", "-c", "-e",
+         f"trace={','.join(WAKEUP_CALLS)}", "-p", str(pid)],
+        capture_output=True, text=True, check=False)
+    counts: dict[str, int] = {}
+    for line in done.stderr.splitlines():
+        parts = line.split()
+        if parts and parts[-1] in WAKEUP_CALLS and len(parts) >= 5:
+            counts[parts[-1]] = int(parts[3])
+    return counts or None
+
+
 def build_c_client(workdir: Path) -> Path:
     binary = workdir / "pub"
     subprocess.run(["gcc", "-O2", "-o", str(binary), str(REPO / "bench" / "c" / "pub.c"),
@@ -67,13 +88,14 @@ def c_client(binary: Path, port: int, qos: int, count: int) -> dict[str, float]:
     return {"rate": int(n) / float(seconds), "cpu_us": float(cpu) / int(n) * 1e6}
 
 
-def subscriber(port: int, topic: str, seconds: int) -> subprocess.Popen[bytes]:
+def subscriber(port: int, topic: str, seconds: int, *more: str) -> subprocess.Popen[bytes]:
     """``mosquitto_sub`` printing each message's arrival time (epoch, microseconds) and payload,
-    for ``seconds`` (then it exits by itself, flushing its output)."""
+    for ``seconds`` (then it exits by itself, flushing its output); ``more`` topics too."""
     binary = shutil.which("mosquitto_sub")
     if binary is None:
         raise RuntimeError("mosquitto_sub not found (apt-get install mosquitto-clients)")
-    return subprocess.Popen([binary, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic,
+    topics = [arg for one in (topic, *more) for arg in ("-t", one)]
+    return subprocess.Popen([binary, "-h", "127.0.0.1", "-p", str(port), "-q", "1", *topics,
                              "-F", "%U %p", "-W", str(seconds)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 

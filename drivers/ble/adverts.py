@@ -49,6 +49,10 @@ class AdvertDriver(Driver[BleConfig]):
         self.ctx.offline(reason)
 
     def on_advert(self, advert: Advert) -> None:
+        if self.ctx.shedding:  # overload: dropped before decoding; the tag is still there
+            self.ctx.skipped(1)
+            self.ctx.alive()
+            return
         raw = (advert.name, advert.service_uuids, tuple(advert.service_data.items()),
                tuple(advert.manufacturer_data.items()))
         if raw != self._last_raw:  # an identical advert is not decoded again

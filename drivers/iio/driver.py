@@ -140,7 +140,7 @@ class IioDriver(Driver[IioConfig]):
             plans = self._chosen(plan(files, hwmon=device.hwmon))
             self.ctx.log.info("%s at %s (%s): %s", device.name, device.where, device.path.name,
                               ", ".join(p.channel.name for p in plans))
-            async for _ in ticks(self.config.poll_interval()):
+            async for _ in ticks(self.config.poll_interval(), self.ctx):
                 await self._cycle(pool, device, plans)
 
     def _chosen(self, plans: list[Plan]) -> list[Plan]:

@@ -85,7 +85,7 @@ class OneWireDriver(Driver[OneWireConfig]):
 
     async def run(self) -> None:
         async with shared_executor(self.ctx) as pool:
-            async for _ in ticks(self.config.poll_interval()):
+            async for _ in ticks(self.config.poll_interval(), self.ctx):
                 await self.cycle(pool)
 
     async def cycle(self, pool: SysfsExecutor) -> None:

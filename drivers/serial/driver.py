@@ -136,12 +136,17 @@ class SerialDriver(Driver[SerialConfig]):
     async def _stream(self, reader: asyncio.StreamReader) -> None:
         framer = make_framer(self.config)
         while True:
-            self._handle(framer.feed(await read_chunk(reader, self.config.port)))
+            chunk = await read_chunk(reader, self.config.port)
+            if self.ctx.shedding:  # overload: dropped before decoding (a line, or a chunk)
+                self.ctx.skipped(chunk.count(b"\n") or 1)
+                framer = make_framer(self.config)  # a frame cut here is not resumed
+                continue
+            self._handle(framer.feed(chunk))
 
     async def _poll_mhz19(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         framer = make_framer(self.config)
         command = mhz19_read_command()
-        async for _ in ticks(self.config.poll_interval()):
+        async for _ in ticks(self.config.poll_interval(), self.ctx):
             writer.write(command)
             try:
                 async with asyncio.timeout(self.config.read_timeout):
@@ -155,7 +160,7 @@ class SerialDriver(Driver[SerialConfig]):
         blocks = plan_reads([r.spec() for r in self.config.registers])
         async with self.ctx.shared(key, lambda: ModbusBus(self.config)) as bus:
             bus.check_settings(self.config, self.ctx.log)
-            async for _ in ticks(self.config.poll_interval()):
+            async for _ in ticks(self.config.poll_interval(), self.ctx):
                 await self._poll_modbus(bus, blocks)
 
     async def _poll_modbus(self, bus: ModbusBus, blocks: Sequence[ReadBlock]) -> None:

@@ -94,7 +94,7 @@ class SystemDriver(Driver[SystemConfig]):
             model = await pool.run(("system", self.config.proc), read_model, self.config.root)
             if model is not None:
                 self.ctx.describe(DeviceModel(*model))
-            async for _ in ticks(self.config.poll_interval()):
+            async for _ in ticks(self.config.poll_interval(), self.ctx):
                 values = await self._read(pool, paths)
                 if values is None:
                     continue

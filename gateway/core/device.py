@@ -20,7 +20,7 @@ from gateway.core.timefmt import iso_ms
 from gateway.core.topics import TopicLayout, sanitize
 from gateway.delivery.buffer import Buffer, Entry
 from gateway.errors import DriverError
-from gateway.sdk import DeviceConfig, DeviceModel
+from gateway.sdk import DeviceConfig, DeviceModel, next_grid_point
 
 __all__ = ["Device", "DeviceStalled"]
 
@@ -88,6 +88,8 @@ class Device:
         self.errors: Counter[str] = Counter()
         self.last_reading = time.monotonic()
         self._buffer = buffer
+        self._flow = buffer.flow
+        self.shed = 0  # readings shed at the source under overload (gateway.delivery.flow)
         self._seqs = buffer.sequences
         self._topics = topics
         self._shared = shared
@@ -109,6 +111,11 @@ class Device:
     def emit(self, measurements: Iterable[Measurement], ts: float | None = None) -> None:
         now = time.time() if ts is None else ts
         batch = list(measurements)
+        if self.shedding:  # overload: shed here, before a seq or a payload is made
+            self._shed(len(batch))
+            if batch:
+                self.alive()
+            return
         if self.config.layout == "device":
             count = self._emit_device(batch, now)
         else:
@@ -118,6 +125,24 @@ class Device:
             self._rate.add(count)
         if batch:  # heard from, even if nothing was due for publishing
             self.alive()
+
+    @property
+    def shedding(self) -> bool:
+        """Overload, and this device holds at least its share of the buffer: it sheds (a slow
+        device beside a flooding one keeps publishing)."""
+        return self._flow.shedding and self._buffer.over_share(self.device_id)
+
+    async def wait_flow(self) -> None:
+        await self._flow.wait_open()
+
+    def skipped(self, cycles: int) -> None:
+        """``cycles`` read cycles were not done (or not decoded) under overload: each counts
+        as many shed readings as the device has sensors."""
+        self._shed(cycles * max(1, len(self._sensors)))
+
+    def _shed(self, readings: int) -> None:
+        self.shed += readings
+        self._flow.count(self.device_id, readings)
 
     def alive(self) -> None:
         self.last_reading = time.monotonic()
@@ -257,16 +282,38 @@ class Device:
         raise DriverError("driver stopped by itself")
 
     async def _watchdog(self) -> None:
+        """Offline after ``offline_after`` of silence, restarted after ``stall``. It sleeps
+        until the first of the two could be due (not a fixed tick: a device that keeps reading
+        wakes it once per ``offline_after`` or so), woken on a grid (the device's poll interval,
+        else about a quarter of ``offline_after``) so that it wakes in the pass of the loop its
+        own ticks and the watchdogs of devices alike wake in."""
         offline_after = self.config.offline_after()
         stall = self.config.stall_after()
-        tick = max(0.05, min(offline_after, stall or offline_after) / 4)
+        grid = _grid_tick(min(offline_after, stall or offline_after) / 4)
+        interval = self.config.poll_interval()
+        if grid < interval <= min(offline_after, stall or offline_after) / 2:
+            grid = interval  # the device's own ticks: the watchdog shares their wake-ups
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(tick)
             idle = time.monotonic() - self.last_reading
             if stall is not None and idle >= stall:
                 raise DeviceStalled(f"no reading for {idle:.1f}s")
             if self.online and idle >= offline_after:
                 self._set_offline(f"no reading for {idle:.1f}s")
+            due = [offline_after - idle] if self.online else [offline_after]
+            if stall is not None:
+                due.append(stall - idle)
+            now = loop.time()
+            await asyncio.sleep(next_grid_point(grid, now + max(0.0, min(due))) - now)
+
+
+_GRID_TICKS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+def _grid_tick(wanted: float) -> float:
+    """The largest of a few round periods not above ``wanted``: watchdogs of devices with
+    different intervals still share wake-ups (and meet the 1 s ticks on whole seconds)."""
+    return max([t for t in _GRID_TICKS if t <= wanted] or [_GRID_TICKS[0]])
 
 
 def _first(group: BaseExceptionGroup[Any]) -> BaseException:

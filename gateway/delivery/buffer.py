@@ -27,8 +27,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
+from gateway.delivery.flow import HIGH_WATER, LOW_WATER, SURGE, Flow
+
 __all__ = [
-    "Buffer", "BufferStats", "Entry", "FairQueue", "MemoryBuffer", "Overflow", "OwnedBuffer",
+    "Buffer", "BufferStats", "Entry", "FairQueue", "Flow", "MemoryBuffer", "Overflow",
+    "OwnedBuffer",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,13 @@ class BufferStats:
 
 class Buffer(Protocol):
     """What the publisher and the device contexts need from a buffer."""
+
+    @property
+    def flow(self) -> Flow:
+        """Backpressure to the drivers (:mod:`gateway.delivery.flow`)."""
+
+    def over_share(self, device: str) -> bool:
+        """``device`` holds at least its fair share of the queued readings."""
 
     @property
     def sequences(self) -> MutableMapping[str, int]:
@@ -167,6 +177,21 @@ class FairQueue:
         self._nonempty = asyncio.Event()
         self._empty = asyncio.Event()
         self._empty.set()
+        self.flow = Flow(on_delivering=self._delivering)
+        self._high = max(1, int(max_readings * HIGH_WATER))
+        self._high_bytes = max(1, int(max_bytes * HIGH_WATER))
+        self._low = int(max_readings * LOW_WATER)
+        self._low_bytes = int(max_bytes * LOW_WATER)
+        self._floor = 0  # the fewest readings held since the publisher began delivering
+        self._shed_at = self._high  # close the flow at this many readings
+
+    def _delivering(self) -> None:
+        """A session began: a backlog it drains is no overload; growth from here is."""
+        self._set_floor(self._count)
+
+    def _set_floor(self, floor: int) -> None:
+        self._floor = floor
+        self._shed_at = min(self._high, floor + SURGE)
 
     # --- putting ---------------------------------------------------------------------------
 
@@ -208,6 +233,15 @@ class FairQueue:
         self._empty.clear()
         if entry.ready:
             self._nonempty.set()
+        if self._count >= self._shed_at or self._bytes >= self._high_bytes:
+            self.flow.close()  # while delivering: the broker cannot keep up
+
+    def over_share(self, device: str) -> bool:
+        """``device`` holds at least a quarter of its fair share of what is queued: under
+        overload it sheds. A device far below its share (a slow sensor beside a flood) keeps
+        publishing; devices alike (a flood of them) all shed."""
+        held = self._held(device)
+        return held > 0 and held * len(self._ring) * 4 >= self._count - len(self._inflight)
 
     def _held(self, device: str) -> int:
         queue = self._queues.get(device)
@@ -239,6 +273,15 @@ class FairQueue:
             self._ring.remove(entry.device)
         if self._count == 0:
             self._empty.set()
+        if self._count < self._floor:
+            self._set_floor(self._count)
+        if self.flow.shedding:
+            self._maybe_open()
+
+    def _maybe_open(self) -> None:
+        if self._count <= min(self._low, self._floor + SURGE // 2) and \
+                self._bytes <= self._low_bytes:
+            self.flow.open()
 
     def _dropped(self, entry: Entry) -> None:
         """Hook: ``entry`` was dropped by a bound (the outbox deletes it from disk)."""
@@ -285,6 +328,10 @@ class FairQueue:
             self._released(entry)
         if self._count == 0:
             self._empty.set()
+        if self._count < self._floor:
+            self._set_floor(self._count)
+        if self.flow.shedding:
+            self._maybe_open()
 
     def ack_many(self, entries: list[Entry]) -> None:
         for entry in entries:
@@ -359,6 +406,8 @@ class MemoryBuffer(FairQueue):
         super().put(entry)
 
     async def run(self) -> None:
+        if self.max_age is None:  # nothing to expire: no periodic wake-up
+            await asyncio.Event().wait()
         while True:
             await asyncio.sleep(self._age_tick())
             self.expire()

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import MutableMapping
 
-from gateway.delivery.buffer import Buffer, BufferStats, Entry
+from gateway.delivery.buffer import Buffer, BufferStats, Entry, Flow
 
 __all__ = ["LATENCY_BUCKETS", "LatencyHistogram", "PublishInstruments"]
 
@@ -55,6 +55,13 @@ class PublishInstruments:
     @property
     def sequences(self) -> MutableMapping[str, int]:
         return self.inner.sequences
+
+    @property
+    def flow(self) -> Flow:
+        return self.inner.flow
+
+    def over_share(self, device: str) -> bool:
+        return self.inner.over_share(device)
 
     def put(self, entry: Entry) -> None:
         self.inner.put(entry)

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import sqlite3
@@ -89,6 +90,7 @@ class DiskOutbox(FairQueue):
         self._closed = False  # the file could not be opened at start: memory only for this run
         self.moved_aside: Path | None = None
         self._commit_now = asyncio.Event()
+        self._work = asyncio.Event()  # something to commit: an idle outbox does not wake
 
     # --- the thread --------------------------------------------------------------------------
 
@@ -164,6 +166,8 @@ class DiskOutbox(FairQueue):
             self.unpersisted += 1
         else:
             self._pending[entry.id] = entry
+            if len(self._pending) == 1:
+                self._work.set()
             if len(self._pending) >= self.commit_readings:
                 self._commit_now.set()
 
@@ -176,6 +180,8 @@ class DiskOutbox(FairQueue):
     def _forget(self, entry: Entry) -> None:
         if self._pending.pop(entry.id, None) is None and entry.persisted:
             self._deletes.append(entry.id)
+            if len(self._deletes) == 1:
+                self._work.set()
 
     def stats(self) -> BufferStats:
         stats = super().stats()
@@ -197,6 +203,11 @@ class DiskOutbox(FairQueue):
                 await asyncio.sleep(self.retry_interval)
                 await self._retry()
             else:
+                if not (self._pending or self._deletes or self.sequences.dirty):
+                    with contextlib.suppress(TimeoutError):  # idle: no wake-up but for age
+                        async with asyncio.timeout(age_every if self.max_age else None):
+                            await self._work.wait()
+                self._work.clear()
                 try:
                     async with asyncio.timeout(self.commit_interval):
                         await self._commit_now.wait()

@@ -180,6 +180,7 @@ class Publisher:
                             session.hung_up_on, asyncio.get_running_loop().time() - started)
             except* PublishError as group:
                 error = group.exceptions[0]
+            self.buffer.flow.set_delivering(False)  # the broker is away: nothing is shed
             self.connected.clear()
             self.buffer.requeue_inflight()
             lost = self.server
@@ -202,6 +203,8 @@ class Publisher:
         self._dirty.update(self._retained)
         self._status_changed.set()
         self.connected.set()
+        # overload from now on sheds at the source (Sparkplug: once the node is live)
+        self.buffer.flow.set_delivering(self.sparkplug is None)
         for hook in self._session_hooks:
             hook()
         self._state_changed()
@@ -290,6 +293,7 @@ class Publisher:
     def _sparkplug_batch(self, client: Session, node: EdgeNode,
                          batch: list[Publishable]) -> list[Publishable]:
         """Readings as DBIRTH/DDATA (:mod:`gateway.sparkplug.node`), after what else is due."""
+        self.buffer.flow.set_delivering(True)  # the node is live: overload sheds now
         due = node.control()  # a DDEATH or rebirth asked for meanwhile goes first (its seq)
         if due:
             client.send(list(due), 0)

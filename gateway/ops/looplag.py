@@ -5,8 +5,9 @@ Two cheap mechanisms, so that watching costs next to nothing on a Pi Zero:
 - A timer on the loop wakes every :data:`PERIOD` (1 s) and records how late it is: the lag gauge.
 - The loop's selector is wrapped so that each pass of the loop notes when it left ``select()``
   (one clock read per pass, no system call). A helper thread looks every ``threshold`` (100 ms)
-  without waking the loop: an idle loop (waiting in ``select()``) costs it nothing more; a busy
-  one tells it since when. When the same pass is still running ``threshold`` after it began, the
+  while the loop is busy, without waking the loop; while the loop waits in ``select()`` the
+  thread sleeps too, until the loop's next pass wakes it (so an idle gateway has no 10 Hz
+  thread wake-ups). When the same pass is still running ``threshold`` after it began, the
   loop is blocked: the thread takes the culprit (task name or callback) and its stack from the
   loop thread's frames (``sys._current_frames``) and hands them to the loop
   (``call_soon_threadsafe``). As the thread looks at least once per ``threshold``, every block
@@ -30,6 +31,8 @@ import time
 import traceback
 from dataclasses import dataclass
 from types import FrameType
+
+from gateway.sdk import next_grid_point
 
 __all__ = ["LoopMonitor"]
 
@@ -58,6 +61,8 @@ class _PassClock:
         self.selector = selector
         self.passes = 0
         self.busy_since = time.monotonic()  # 0 while the loop waits in select()
+        self.sleepers: list[threading.Event] = []  # watcher threads waiting for the next pass
+        self._lock = threading.Lock()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         self.busy_since = 0.0
@@ -66,6 +71,23 @@ class _PassClock:
         finally:
             self.passes += 1
             self.busy_since = time.monotonic()
+            if self.sleepers:  # a watcher sleeps while the loop is idle: this pass wakes it
+                with self._lock:
+                    for event in self.sleepers:
+                        event.set()
+                    self.sleepers.clear()
+
+    def sleep_while_idle(self, wake: threading.Event, stop: threading.Event) -> None:
+        """The watcher thread: wait until the loop's next pass begins (or ``stop``; whoever
+        sets ``stop`` sets ``wake`` after it), if the loop is idle now."""
+        wake.clear()
+        with self._lock:
+            self.sleepers.append(wake)
+        if not self.busy()[1] and not stop.is_set():  # still idle now that we asked to be
+            wake.wait()  # woken: its next pass will
+        with self._lock:
+            if wake in self.sleepers:
+                self.sleepers.remove(wake)
 
     def busy(self) -> tuple[int, float]:
         """(pass, since when) of a running pass; since is 0 while the loop is idle."""
@@ -102,6 +124,7 @@ class LoopMonitor:
         self.ticks = 0  # measurements taken
         self.watching = threading.Event()  # set once the helper thread watches the loop
         self._stop = threading.Event()
+        self._wake = threading.Event()  # the helper thread's: the loop began a pass (or stop)
         self._reported: dict[str, tuple[float, int]] = {}  # culprit -> (last logged, since)
 
     def take_max(self) -> float:
@@ -123,11 +146,12 @@ class LoopMonitor:
             await self._measure_lag(loop)
         finally:
             self._stop.set()  # the thread ends within threshold; nothing to wait for
+            self._wake.set()
 
     async def _measure_lag(self, loop: asyncio.AbstractEventLoop) -> None:
-        while True:
-            due = loop.time() + self.period
-            await asyncio.sleep(self.period)
+        while True:  # on the grid the device ticks use: no wake-up of its own at 1 s
+            due = next_grid_point(self.period, loop.time())
+            await asyncio.sleep(due - loop.time())
             self._measure(max(0.0, loop.time() - due))
 
     def _measure(self, lag: float) -> None:
@@ -141,9 +165,12 @@ class LoopMonitor:
         reported = -1  # the pass last reported: one report per block
         self.watching.set()
         while not self._stop.is_set():
-            time.sleep(self.threshold)  # at least one look inside any longer block
             passes, since = clock.busy()
-            if not since or passes == reported:
+            if not since:  # idle in select(): nothing can block until the next pass begins
+                clock.sleep_while_idle(self._wake, self._stop)
+                continue
+            if passes == reported:  # that block was reported; look again within threshold
+                time.sleep(self.threshold)
                 continue
             wait = since + self.threshold - time.monotonic()
             if wait > 0:  # busy, but not for long yet: look again when it would be a block

@@ -65,6 +65,9 @@ class GatewayCollector(Collector):
                                 "Seconds since the device's last reading (or driver start)",
                                 labels=labels)
         restarts = CounterMetricFamily(f"{P}device_restarts", "Driver restarts", labels=labels)
+        shed = CounterMetricFamily(f"{P}readings_shed", "Readings shed at the source under "
+                                   "overload (the broker took less than the drivers offered; "
+                                   "no seq given)", labels=labels)
         errors = CounterMetricFamily(f"{P}decode_errors", "Bad input counted and skipped, "
                                      "by kind", labels=["device", "kind"])
         for device_id, device in self.gateway.devices.items():
@@ -72,9 +75,10 @@ class GatewayCollector(Collector):
             online.add_metric([device_id], 1.0 if device.online else 0.0)
             age.add_metric([device_id], max(0.0, now - device.last_reading))
             restarts.add_metric([device_id], device.restarts)
+            shed.add_metric([device_id], device.shed)
             for kind, count in device.errors.items():
                 errors.add_metric([device_id, kind], count)
-        yield from (produced, online, age, restarts, errors)
+        yield from (produced, online, age, restarts, shed, errors)
 
     def _buffer(self) -> Iterator[Metric]:
         stats = self.gateway.buffer.stats()
@@ -84,6 +88,9 @@ class GatewayCollector(Collector):
                                 value=stats.inflight)
         yield GaugeMetricFamily(f"{P}buffer_bytes", "Payload bytes held by the buffer",
                                 value=stats.bytes)
+        yield GaugeMetricFamily(f"{P}shedding", "1 while readings are shed at the source "
+                                "(overload: the buffer is above its high-water mark)",
+                                value=1.0 if self.gateway.buffer.flow.shedding else 0.0)
         dropped = CounterMetricFamily(f"{P}readings_dropped", "Readings dropped by the "
                                       "buffer's overflow policy", labels=["device"])
         for device_id, count in stats.dropped.items():

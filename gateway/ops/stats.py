@@ -67,7 +67,9 @@ class StatsReporter:
                      "reconnects": gateway.publisher.reconnects,
                      "rejected": gateway.publisher.rejected},
             "buffer": {"queued": stats.queued, "inflight": stats.inflight, "bytes": stats.bytes,
-                       "dropped": sum(stats.dropped.values())},
+                       "dropped": sum(stats.dropped.values()),
+                       "shed": sum(d.shed for d in devices.values()),
+                       "shedding": gateway.buffer.flow.shedding},
             "loop": {"lag": round(monitor.lag, 4), "max_lag": round(monitor.take_max(), 4),
                      "blocks": monitor.blocks},
             "per_device": {key: _device(device, now) for key, device in devices.items()},
@@ -80,5 +82,6 @@ def _device(device: DeviceView, now: float) -> dict[str, Any]:
         "readings": device.readings,
         "age": round(max(0.0, now - device.last_reading), 1),
         "restarts": device.restarts,
+        "shed": device.shed,
         "errors": dict(device.errors),
     }

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from gateway.config import MqttSection, Settings
     from gateway.core.topics import TopicLayout
-    from gateway.delivery.buffer import BufferStats
+    from gateway.delivery.buffer import BufferStats, Flow
     from gateway.delivery.instruments import PublishInstruments
     from gateway.sdk import DeviceConfig
 
@@ -30,6 +30,10 @@ class DeviceView(Protocol):
     def readings(self) -> int: ...
     @property
     def restarts(self) -> int: ...
+    @property
+    def shed(self) -> int:
+        """Readings shed at the source under overload (gateway.delivery.flow)."""
+        ...
     @property
     def errors(self) -> Mapping[str, int]: ...
     @property
@@ -57,6 +61,8 @@ class PublisherView(Protocol):
 
 class BufferView(Protocol):
     def stats(self) -> BufferStats: ...
+    @property
+    def flow(self) -> Flow: ...
 
 
 class RateView(Protocol):

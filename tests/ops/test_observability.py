@@ -103,7 +103,7 @@ async def test_stats_message_on_mqtt(tmp_path: Path, mosquitto: Mosquitto) -> No
     assert first["per_min"] > 0
     assert first["per_min"] == first["total"]
     assert body["mqtt"]["connected"] is True and body["mqtt"]["published"] > 0
-    assert set(body["buffer"]) == {"queued", "inflight", "bytes", "dropped"}
+    assert set(body["buffer"]) == {"queued", "inflight", "bytes", "dropped", "shed", "shedding"}
     assert body["loop"]["lag"] >= 0 and body["loop"]["max_lag"] >= 0
     den = body["per_device"]["den"]
     assert den["online"] is True and den["readings"] > 0 and den["errors"] == {}
