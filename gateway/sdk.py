@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -356,15 +357,16 @@ async def ticks(interval: float, ctx: DeviceContext | None = None) -> AsyncItera
     """Yield at once, then every ``interval`` seconds on a drift-free schedule; a tick missed
     while the consumer was busy is skipped, never made up in a burst.
 
-    The ticks fall on a grid of ``interval`` on the loop's clock, so every device with the same
-    interval wakes in the same pass of the loop: 20 devices at 1 Hz cost one wake-up a second,
-    not twenty. The second tick joins the grid at least ``interval`` after the first (never
-    sooner than the schedule promises). With ``ctx``, no tick comes while it is
-    :attr:`DeviceContext.shedding` (overload): the ticks skipped meanwhile are counted with
-    :meth:`DeviceContext.skipped`."""
+    The ticks fall on a grid of ``interval`` on the loop's clock whose origin is the first tick
+    of the first device with that interval, so every device with the same interval wakes in the
+    same pass of the loop: 20 devices at 1 Hz cost one wake-up a second, not twenty. Devices
+    that start together tick one interval after their first tick; one that starts later (a
+    restart, a reload) joins the grid at least half an interval after its first. With ``ctx``,
+    no tick comes while it is :attr:`DeviceContext.shedding` (overload): the ticks skipped
+    meanwhile are counted with :meth:`DeviceContext.skipped`."""
     loop = asyncio.get_running_loop()
-    now = loop.time()
-    first = now + interval  # the grid point after this one is the second tick
+    first = loop.time()
+    _ORIGINS.setdefault(loop, {}).setdefault(interval, first)
     while True:
         if ctx is not None and ctx.shedding:
             paused = loop.time()
@@ -372,13 +374,27 @@ async def ticks(interval: float, ctx: DeviceContext | None = None) -> AsyncItera
             ctx.skipped(int((loop.time() - paused) / interval))
         yield
         now = loop.time()
-        await asyncio.sleep(next_grid_point(interval, max(now, first)) - now)
+        due = next_grid_point(interval, now)
+        if due - first < interval / 2:  # a late joiner's first wait: not a short one
+            due += interval
+        await asyncio.sleep(due - now)
+
+
+# Per event loop, per period: the origin of the grid the ticks of that period fall on.
+_ORIGINS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, float]] = \
+    weakref.WeakKeyDictionary()
 
 
 def next_grid_point(period: float, now: float) -> float:
-    """The next multiple of ``period`` after ``now`` (not one a timer's early wake-up is a hair
-    short of)."""
-    return ((now + period * 0.01) // period + 1) * period
+    """The next point of the running loop's grid of ``period`` after ``now`` (not one a timer's
+    early wake-up is a hair short of). The grid's origin is where the first device ticking at
+    ``period`` began (0 while there is none): watchdogs and other timers on the same period
+    wake in the same pass as those ticks."""
+    try:
+        origin = _ORIGINS.get(asyncio.get_running_loop(), {}).get(period, 0.0)
+    except RuntimeError:  # no running loop
+        origin = 0.0
+    return origin + ((now - origin + period * 0.01) // period + 1) * period
 
 
 async def sleep_to_grid(period: float) -> None:
