@@ -397,14 +397,6 @@ def next_grid_point(period: float, now: float) -> float:
     return origin + ((now - origin + period * 0.01) // period + 1) * period
 
 
-async def sleep_to_grid(period: float) -> None:
-    """Sleep until the next multiple of ``period`` on the loop's clock: every timer with the
-    same period wakes in the same pass of the loop (one wake-up for all of them)."""
-    loop = asyncio.get_running_loop()
-    now = loop.time()
-    await asyncio.sleep(next_grid_point(period, now) - now)
-
-
 # --- long-running commands --------------------------------------------------------------------
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -128,8 +128,8 @@ class Device:
 
     @property
     def shedding(self) -> bool:
-        """Overload, and this device holds at least its share of the buffer: it sheds (a slow
-        device beside a flooding one keeps publishing)."""
+        """Overload, and this device holds at least a quarter of its fair share of the buffer:
+        it sheds (a slow device beside a flooding one keeps publishing)."""
         return self._flow.shedding and self._buffer.over_share(self.device_id)
 
     async def wait_flow(self) -> None:
@@ -289,9 +289,10 @@ class Device:
         own ticks and the watchdogs of devices alike wake in."""
         offline_after = self.config.offline_after()
         stall = self.config.stall_after()
-        grid = _grid_tick(min(offline_after, stall or offline_after) / 4)
+        limit = min(offline_after, stall or offline_after)
+        grid = _grid_tick(limit / 4)
         interval = self.config.poll_interval()
-        if grid < interval <= min(offline_after, stall or offline_after) / 2:
+        if grid < interval <= limit / 2:
             grid = interval  # the device's own ticks: the watchdog shares their wake-ups
         loop = asyncio.get_running_loop()
         while True:

@@ -86,7 +86,7 @@ class Buffer(Protocol):
         """Backpressure to the drivers (:mod:`gateway.delivery.flow`)."""
 
     def over_share(self, device: str) -> bool:
-        """``device`` holds at least its fair share of the queued readings."""
+        """``device`` holds at least a quarter of its fair share of the queued readings."""
 
     @property
     def sequences(self) -> MutableMapping[str, int]:
@@ -271,16 +271,16 @@ class FairQueue:
         self._bytes -= entry.size
         if not queue:
             self._ring.remove(entry.device)
+        self._shrank()
+
+    def _shrank(self) -> None:
+        """Fewer readings are held now: the empty event, the low point, maybe the flow."""
         if self._count == 0:
             self._empty.set()
         if self._count < self._floor:
             self._set_floor(self._count)
-        if self.flow.shedding:
-            self._maybe_open()
-
-    def _maybe_open(self) -> None:
-        if self._count <= min(self._low, self._floor + SURGE // 2) and \
-                self._bytes <= self._low_bytes:
+        if self.flow.shedding and self._count <= min(self._low, self._floor + SURGE // 2) \
+                and self._bytes <= self._low_bytes:
             self.flow.open()
 
     def _dropped(self, entry: Entry) -> None:
@@ -326,12 +326,7 @@ class FairQueue:
             self._count -= 1
             self._bytes -= entry.size
             self._released(entry)
-        if self._count == 0:
-            self._empty.set()
-        if self._count < self._floor:
-            self._set_floor(self._count)
-        if self.flow.shedding:
-            self._maybe_open()
+        self._shrank()
 
     def ack_many(self, entries: list[Entry]) -> None:
         for entry in entries:
