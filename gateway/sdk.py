@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -45,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from gateway.core.backoff import Backoff
 from gateway.core.readings import Measurement
 from gateway.core.report import ReportPolicy, parse_deadband
+from gateway.core.timers import grid_origin, next_grid_point, sleep_until
 from gateway.errors import AdapterUnavailable, DecodeError, DeviceUnavailable, DriverError
 
 __all__ = [
@@ -359,42 +359,25 @@ async def ticks(interval: float, ctx: DeviceContext | None = None) -> AsyncItera
 
     The ticks fall on a grid of ``interval`` on the loop's clock whose origin is the first tick
     of the first device with that interval, so every device with the same interval wakes in the
-    same pass of the loop: 20 devices at 1 Hz cost one wake-up a second, not twenty. Devices
-    that start together tick one interval after their first tick; one that starts later (a
-    restart, a reload) joins the grid at least half an interval after its first. With ``ctx``,
-    no tick comes while it is :attr:`DeviceContext.shedding` (overload): the ticks skipped
-    meanwhile are counted with :meth:`DeviceContext.skipped`."""
+    same pass of the loop, on one shared timer (:mod:`gateway.core.timers`): 20 devices at
+    1 Hz cost one wake-up a second, not twenty. Devices that start together tick one interval
+    after their first tick; one that starts later (a restart, a reload) joins the grid at least
+    half an interval after its first. With ``ctx``, no tick comes while it is
+    :attr:`DeviceContext.shedding` (overload): the ticks skipped meanwhile are counted with
+    :meth:`DeviceContext.skipped`."""
     loop = asyncio.get_running_loop()
     first = loop.time()
-    _ORIGINS.setdefault(loop, {}).setdefault(interval, first)
+    grid_origin(interval)
     while True:
         if ctx is not None and ctx.shedding:
             paused = loop.time()
             await ctx.wait_flow()
             ctx.skipped(int((loop.time() - paused) / interval))
         yield
-        now = loop.time()
-        due = next_grid_point(interval, now)
+        due = next_grid_point(interval, loop.time())
         if due - first < interval / 2:  # a late joiner's first wait: not a short one
             due += interval
-        await asyncio.sleep(due - now)
-
-
-# Per event loop, per period: the origin of the grid the ticks of that period fall on.
-_ORIGINS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, float]] = \
-    weakref.WeakKeyDictionary()
-
-
-def next_grid_point(period: float, now: float) -> float:
-    """The next point of the running loop's grid of ``period`` after ``now`` (not one a timer's
-    early wake-up is a hair short of). The grid's origin is where the first device ticking at
-    ``period`` began (0 while there is none): watchdogs and other timers on the same period
-    wake in the same pass as those ticks."""
-    try:
-        origin = _ORIGINS.get(asyncio.get_running_loop(), {}).get(period, 0.0)
-    except RuntimeError:  # no running loop
-        origin = 0.0
-    return origin + ((now - origin + period * 0.01) // period + 1) * period
+        await sleep_until(due)
 
 
 # --- long-running commands --------------------------------------------------------------------

@@ -49,7 +49,7 @@ class Entry:
     says it is in the disk outbox.
     """
 
-    __slots__ = ("device", "id", "payload", "persisted", "ready", "topic", "ts")
+    __slots__ = ("device", "id", "payload", "persisted", "ready", "size", "topic", "ts")
 
     def __init__(self, topic: str, payload: bytes, device: str, ts: float = 0.0) -> None:
         self.topic = topic
@@ -59,10 +59,7 @@ class Entry:
         self.ts = ts
         self.ready = False
         self.persisted = False
-
-    @property
-    def size(self) -> int:
-        return len(self.payload) + len(self.topic)
+        self.size = len(payload) + len(topic)  # what it counts against ``max_bytes``
 
     def __repr__(self) -> str:
         return f"Entry({self.topic!r}, {self.payload!r})"
@@ -202,6 +199,9 @@ class FairQueue:
         entry.id = next(self._ids)
         if not entry.ts:
             entry.ts = time.time()
+        if self._count < self.max_readings and self._bytes + entry.size <= self.max_bytes:
+            self._enqueue(entry)  # room: the usual case, without a call to spare
+            return True
         return self._admit(entry)
 
     def _admit(self, entry: Entry) -> bool:
@@ -230,7 +230,8 @@ class FairQueue:
         queue.append(entry)
         self._count += 1
         self._bytes += entry.size
-        self._empty.clear()
+        if self._count == 1:  # it was empty (set again only when the count drops to 0)
+            self._empty.clear()
         if entry.ready:
             self._nonempty.set()
         if self._count >= self._shed_at or self._bytes >= self._high_bytes:
@@ -398,7 +399,7 @@ class MemoryBuffer(FairQueue):
 
     def put(self, entry: Entry) -> None:
         entry.ready = True
-        super().put(entry)
+        self._put(entry)
 
     async def run(self) -> None:
         if self.max_age is None:  # nothing to expire: no periodic wake-up

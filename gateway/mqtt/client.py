@@ -43,6 +43,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.core.timers import next_grid_point
 from gateway.errors import BrokerDown, MqttConnectionLost, MqttNotAuthorised, MqttRefused
 from gateway.mqtt import v5
 from gateway.mqtt.packets import (
@@ -71,7 +72,6 @@ from gateway.mqtt.packets import (
     topic_field,
 )
 from gateway.mqtt.quarantine import HANG_UP_WINDOW, likeliest
-from gateway.sdk import next_grid_point
 
 __all__ = ["NOT_SENT", "LeanClient", "Message", "MessageHandler", "Mqtt5Options", "Publishable",
            "Will", "lean_connect", "not_authorised"]

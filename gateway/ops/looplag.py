@@ -32,7 +32,7 @@ import traceback
 from dataclasses import dataclass
 from types import FrameType
 
-from gateway.sdk import next_grid_point
+from gateway.core.timers import next_grid_point, sleep_until
 
 __all__ = ["LoopMonitor"]
 
@@ -151,7 +151,7 @@ class LoopMonitor:
     async def _measure_lag(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:  # on the grid the device ticks use: no wake-up of its own at 1 s
             due = next_grid_point(self.period, loop.time())
-            await asyncio.sleep(due - loop.time())
+            await sleep_until(due)
             self._measure(max(0.0, loop.time() - due))
 
     def _measure(self, lag: float) -> None:
