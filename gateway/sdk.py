@@ -374,10 +374,10 @@ async def ticks(interval: float, ctx: DeviceContext | None = None) -> AsyncItera
             await ctx.wait_flow()
             ctx.skipped(int((loop.time() - paused) / interval))
         yield
-        due = next_grid_point(interval, loop.time())
+        due = next_grid_point(interval, loop.time(), loop)
         if due - first < interval / 2:  # a late joiner's first wait: not a short one
             due += interval
-        await sleep_until(due)
+        await sleep_until(due, loop)
 
 
 # --- long-running commands --------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import faulthandler
+import gc
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 log = logging.getLogger("gateway")
+GC_YOUNG = 10_000  # net allocations before a collection of the youngest generation
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -111,6 +113,7 @@ def _run(settings: Settings, path: Path, *, debug: bool = False) -> int:
     from gateway.daemon import Gateway  # noqa: PLC0415 - keep `check` free of the MQTT stack
 
     registry.import_stacks(settings.expanded_devices())
+    _settle_heap()
     try:
         asyncio.run(_serve(settings, path, Gateway), debug=debug)
     except GatewayError:
@@ -120,6 +123,23 @@ def _run(settings: Settings, path: Path, *, debug: bool = False) -> int:
                      exc_info=log.isEnabledFor(logging.DEBUG))
         return EXIT_FATAL
     return EXIT_OK
+
+
+def _settle_heap() -> None:
+    """Before the loop starts, what is built so far (modules, the config) lives as long as the
+    process: collect once, then move it out of the cyclic collector's sight (``gc.freeze``),
+    and let the youngest generation grow to :data:`GC_YOUNG` objects before a collection
+    (Python's default is 700).
+
+    Readings are freed by reference counting as soon as the broker has them; but a burst (1 000
+    devices ticking together put 3 000 readings in flight at once) crossed 700 live objects
+    several times a second, and each crossing ran a collection that walked the buffer's queues,
+    every tenth one an older generation's, every hundredth all the start-up objects: 0.45 % of
+    a core for 1 000 devices at 1 Hz. Now it is about one collection a minute. The cycles left
+    for later are few (tasks, exceptions) and bounded by the threshold."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
 
 
 async def _serve(settings: Settings, path: Path, gateway_class: type[Gateway]) -> None:

@@ -310,7 +310,7 @@ class Device:
             due = [offline_after - idle] if self.online else [offline_after]
             if stall is not None:
                 due.append(stall - idle)
-            await sleep_until(next_grid_point(grid, loop.time() + max(0.0, min(due))))
+            await sleep_until(next_grid_point(grid, loop.time() + max(0.0, min(due)), loop), loop)
 
 
 _GRID_TICKS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)

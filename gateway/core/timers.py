@@ -71,10 +71,11 @@ _ALARMS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Alarms] = \
     weakref.WeakKeyDictionary()
 
 
-async def sleep_until(when: float) -> None:
+async def sleep_until(when: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
     """Sleep until the running loop's clock reaches ``when`` (``loop.time()`` seconds), on a
-    timer shared with every other sleeper of exactly that time."""
-    loop = asyncio.get_running_loop()
+    timer shared with every other sleeper of exactly that time. ``loop``, where the caller
+    has it, is the running loop (asking for it costs a ``getpid`` system call each time)."""
+    loop = loop or asyncio.get_running_loop()
     alarms = _ALARMS.get(loop)
     if alarms is None:
         alarms = _ALARMS[loop] = _Alarms(loop)
@@ -93,13 +94,15 @@ def grid_origin(period: float) -> float:
     return _ORIGINS.setdefault(loop, {}).setdefault(period, loop.time())
 
 
-def next_grid_point(period: float, now: float) -> float:
+def next_grid_point(period: float, now: float,
+                    loop: asyncio.AbstractEventLoop | None = None) -> float:
     """The next point of the running loop's grid of ``period`` after ``now`` (not one a timer's
     early wake-up is a hair short of). The grid's origin is where the first device ticking at
     ``period`` began (0 while there is none): watchdogs and other timers on the same period
-    wake in the same pass as those ticks, and with :func:`sleep_until` on the same timer."""
+    wake in the same pass as those ticks, and with :func:`sleep_until` on the same timer.
+    ``loop``: the running loop, where the caller has it."""
     try:
-        origin = _ORIGINS.get(asyncio.get_running_loop(), {}).get(period, 0.0)
+        origin = _ORIGINS.get(loop or asyncio.get_running_loop(), {}).get(period, 0.0)
     except RuntimeError:  # no running loop
         origin = 0.0
     return origin + ((now - origin + period * 0.01) // period + 1) * period

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.delivery.buffer import Buffer, BufferStats, Entry, MemoryBuffer, OwnedBuffer
-from gateway.delivery.outbox import DiskOutbox
 
 if TYPE_CHECKING:
     from gateway.config import BufferSection
+    from gateway.delivery.outbox import DiskOutbox
 
 __all__ = ["Buffer", "BufferStats", "DiskOutbox", "Entry", "MemoryBuffer", "OwnedBuffer",
            "make_buffer"]
@@ -25,7 +25,19 @@ def make_buffer(section: BufferSection) -> OwnedBuffer:
     if section.path is None:
         return MemoryBuffer(section.max_readings, section.overflow,
                             max_bytes=section.max_bytes, max_age=section.max_age)
+    from gateway.delivery.outbox import DiskOutbox  # noqa: PLC0415 - SQLite only when used
+
     return DiskOutbox(section.path, section.max_readings, section.overflow,
                       max_bytes=section.max_bytes, max_age=section.max_age,
                       commit_interval=section.commit_interval,
                       commit_readings=section.commit_readings)
+
+
+def __getattr__(name: str) -> object:
+    """``DiskOutbox`` is imported on first use: a gateway on the memory buffer never loads
+    SQLite (about 1 MB of memory on a Pi)."""
+    if name == "DiskOutbox":
+        from gateway.delivery.outbox import DiskOutbox  # noqa: PLC0415
+
+        return DiskOutbox
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -95,8 +95,15 @@ class Buffer(Protocol):
     async def get(self, limit: int) -> list[Entry]:
         """Wait for at least one entry; return up to ``limit``, oldest first, now in flight."""
 
+    async def wait_ready(self) -> None:
+        """Return once :meth:`get` would not wait (the publisher then asks for as many as its
+        window takes *now*, not as it was before the wait)."""
+
     def ack(self, entry: Entry) -> None:
         """The broker has it: forget it."""
+
+    def ack_many(self, entries: list[Entry]) -> None:
+        """The broker has all of these (one PUBACK read): :meth:`ack` each, cheaper."""
 
     def requeue_inflight(self) -> None:
         """The connection is gone: everything in flight goes back to the front, in order."""
@@ -300,6 +307,12 @@ class FairQueue:
             self._nonempty.clear()
             await self._nonempty.wait()
 
+    async def wait_ready(self) -> None:
+        queues = self._queues
+        while not any(queues[device][0].ready for device in self._ring):
+            self._nonempty.clear()
+            await self._nonempty.wait()
+
     def _take(self, limit: int) -> list[Entry]:
         batch: list[Entry] = []
         ring = self._ring
@@ -330,8 +343,13 @@ class FairQueue:
         self._shrank()
 
     def ack_many(self, entries: list[Entry]) -> None:
+        inflight, released = self._inflight, self._released
         for entry in entries:
-            self.ack(entry)
+            if inflight.pop(entry.id, None) is not None:
+                self._count -= 1
+                self._bytes -= entry.size
+                released(entry)
+        self._shrank()
 
     def requeue_inflight(self) -> None:
         if not self._inflight:

@@ -66,6 +66,9 @@ class PublishInstruments:
     def put(self, entry: Entry) -> None:
         self.inner.put(entry)
 
+    async def wait_ready(self) -> None:
+        await self.inner.wait_ready()
+
     async def get(self, limit: int) -> list[Entry]:
         batch = await self.inner.get(limit)
         now = time.monotonic()
@@ -79,6 +82,15 @@ class PublishInstruments:
         if sent is not None:
             self.latency.observe(time.monotonic() - sent[0])
             self.published[sent[1]] += 1
+
+    def ack_many(self, entries: list[Entry]) -> None:
+        self.inner.ack_many(entries)
+        now = time.monotonic()
+        for entry in entries:
+            sent = self._sent.pop(entry.id, None)
+            if sent is not None:
+                self.latency.observe(now - sent[0])
+                self.published[sent[1]] += 1
 
     def requeue_inflight(self) -> None:
         for _, device in self._sent.values():

@@ -195,10 +195,15 @@ class PacketReader:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
+    @property
+    def idle(self) -> bool:
+        """No part of a packet is waiting for the rest of it."""
+        return not self._buf
+
+    def feed(self, data: bytes | memoryview) -> list[tuple[int, int, bytes]]:
         return list(self.packets(data))
 
-    def packets(self, data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    def packets(self, data: bytes | memoryview) -> Iterator[tuple[int, int, bytes]]:
         """The complete packets in what has arrived so far; a malformed one raises
         :class:`ProtocolViolation` after the good packets before it were yielded."""
         buf = self._buf
@@ -225,6 +230,16 @@ class PacketReader:
                 yield first >> 4, first & 0x0F, body
         finally:
             del buf[:pos]
+
+
+def only_pubacks(data: bytes | memoryview) -> int:
+    """How many MQTT 3.1.1 PUBACKs ``data`` is, if it is nothing else (0 if not): the common
+    read of a publisher, which :class:`PacketReader` need not frame one by one."""
+    count, rest = divmod(len(data), 4)
+    if rest or not count:
+        return 0
+    first, length = data[0::4], data[1::4]
+    return count if first == b"\x40" * count and length == b"\x02" * count else 0
 
 
 def connack_code(body: bytes) -> int:

@@ -280,7 +280,8 @@ class Publisher:
         while True:
             if self.sparkplug is not None:
                 await self.sparkplug.live.wait()  # NBIRTH first
-            room = await client.room()
+            await self.buffer.wait_ready()
+            room = await client.room()  # as the window is now: PUBACKs came while we waited
             batch: list[Publishable] = list(await self.buffer.get(room))
             if self._quarantine.held:
                 batch = [entry for entry in batch if not self._quarantined(entry)]
@@ -396,21 +397,17 @@ class Publisher:
 
     def _acked(self, entries: list[Publishable]) -> None:
         """The broker has these (PUBACK at QoS 1; written to the live connection at QoS 0)."""
-        ack = self.buffer.ack
-        largest = self._quarantine.largest_acked
-        published = 0
+        readings: list[Entry] = []
         for entry in entries:
-            size = len(entry.topic) + len(entry.payload)
-            largest = max(largest, size)
             if isinstance(entry, Entry):
-                ack(entry)
-                published += 1
+                readings.append(entry)
             elif isinstance(entry, SparkplugData):
-                for one in entry.entries:
-                    ack(one)
-                published += len(entry.entries)
-        self._quarantine.largest_acked = largest
-        self.published += published
+                readings.extend(entry.entries)
+        self._quarantine.largest_acked = max(
+            self._quarantine.largest_acked,
+            max((len(entry.topic) + len(entry.payload) for entry in entries), default=0))
+        self.buffer.ack_many(readings)
+        self.published += len(readings)
 
 
 def build_tls_context(mqtt: MqttSection) -> ssl.SSLContext:

@@ -2,18 +2,26 @@
 
 Two cheap mechanisms, so that watching costs next to nothing on a Pi Zero:
 
-- A timer on the loop wakes every :data:`PERIOD` (1 s) and records how late it is: the lag gauge.
+- A timer on the loop wakes every :data:`PERIOD` (1 s, on the grid the device ticks use) and
+  records how late it is: the lag gauge.
 - The loop's selector is wrapped so that each pass of the loop notes when it left ``select()``
-  (one clock read per pass, no system call). A helper thread looks every ``threshold`` (100 ms)
-  while the loop is busy, without waking the loop; while the loop waits in ``select()`` the
-  thread sleeps too, until the loop's next pass wakes it (so an idle gateway has no 10 Hz
-  thread wake-ups). When the same pass is still running ``threshold`` after it began, the
-  loop is blocked: the thread takes the culprit (task name or callback) and its stack from the
-  loop thread's frames (``sys._current_frames``) and hands them to the loop
-  (``call_soon_threadsafe``). As the thread looks at least once per ``threshold``, every block
-  longer than ``threshold`` is caught, and its length is known from when the pass began. The
-  thread does no I/O: the warning is logged by the loop as soon as it runs again, with the
-  blocked time, the culprit and its stack. A block also counts as lag.
+  (one clock read per pass). A pass still running ``threshold`` (100 ms) after it began is a
+  block. Who notices it, by default (``alarm`` mode, the daemon's): a one-shot ``SIGALRM``
+  timer (``setitimer(ITIMER_REAL)``) armed when each pass begins and disarmed before the loop
+  waits in ``select()``. It fires only in a pass that lasts ``threshold``; its handler runs on
+  the loop's own thread, in the middle of the culprit (a blocking system call is interrupted
+  and resumed, PEP 475), takes the culprit (task name or callback) and its stack from the
+  frame it interrupted, and hands them to the loop (``call_soon_threadsafe``). An idle gateway
+  pays two system calls per wake-up and nothing else: no thread, no GIL hand-off.
+- Where ``SIGALRM`` is not ours to take (the loop runs outside the main thread, or someone
+  else, e.g. pytest-timeout, holds the signal or the timer), a helper thread does it
+  (``thread`` mode): it looks every ``threshold`` while the loop is busy, sleeps while the loop
+  waits in ``select()`` until its next pass wakes it, and takes the stack from the loop
+  thread's frames (``sys._current_frames``).
+
+Either way every block longer than ``threshold`` is caught, its length is known from when the
+pass began, and the warning is logged by the loop as soon as it runs again, with the blocked
+time, the culprit and its stack. A block also counts as lag.
 
 On an event loop without a selector (not asyncio's own), only the lag gauge works; that is logged.
 A loop blocked for good logs nothing; the systemd watchdog then kills it with SIGABRT, on which
@@ -23,14 +31,19 @@ A loop blocked for good logs nothing; the systemd watchdog then kills it with SI
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import selectors
+import signal
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
+from typing import Literal
 
 from gateway.core.timers import next_grid_point, sleep_until
 
@@ -62,15 +75,20 @@ class _PassClock:
         self.passes = 0
         self.busy_since = time.monotonic()  # 0 while the loop waits in select()
         self.sleepers: list[threading.Event] = []  # watcher threads waiting for the next pass
+        self.alarm = 0.0  # alarm mode: SIGALRM this long after a pass begins (0: off)
         self._lock = threading.Lock()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if self.alarm and timeout != 0:  # the loop may sleep now: no alarm while it does
+            signal.setitimer(signal.ITIMER_REAL, 0)
         self.busy_since = 0.0
         try:
             return self.selector.select(timeout)
         finally:
             self.passes += 1
             self.busy_since = time.monotonic()
+            if self.alarm:
+                signal.setitimer(signal.ITIMER_REAL, self.alarm)
             if self.sleepers:  # a watcher sleeps while the loop is idle: this pass wakes it
                 with self._lock:
                     for event in self.sleepers:
@@ -115,14 +133,18 @@ def _pass_clock(loop: asyncio.AbstractEventLoop) -> _PassClock | None:
 
 
 class LoopMonitor:
-    def __init__(self, threshold: float = THRESHOLD, period: float = PERIOD) -> None:
+    def __init__(self, threshold: float = THRESHOLD, period: float = PERIOD, *,
+                 alarm: bool = True) -> None:
+        """``alarm``: watch with SIGALRM where it is free (else, or with False, a thread)."""
         self.threshold = threshold
+        self.alarm = alarm
         self.period = period
         self.lag = 0.0  # last measured lateness, seconds
         self.max_lag = 0.0  # worst lateness since the last take_max()
         self.blocks = 0  # blocks longer than threshold
         self.ticks = 0  # measurements taken
-        self.watching = threading.Event()  # set once the helper thread watches the loop
+        self.watching = threading.Event()  # set once blocks are watched for
+        self.mode: Literal["alarm", "thread", "lag only"] | None = None  # once it runs
         self._stop = threading.Event()
         self._wake = threading.Event()  # the helper thread's: the loop began a pass (or stop)
         self._reported: dict[str, tuple[float, int]] = {}  # culprit -> (last logged, since)
@@ -135,10 +157,17 @@ class LoopMonitor:
         loop = asyncio.get_running_loop()
         clock = _pass_clock(loop)
         if clock is None:
+            self.mode = "lag only"
             log.info("this event loop has no selector to watch: lag gauge only, no block "
                      "warnings")
             await self._measure_lag(loop)
             return
+        if self.alarm and _alarm_is_free():
+            self.mode = "alarm"
+            with self._alarm_watch(loop, clock):
+                await self._measure_lag(loop)
+            return
+        self.mode = "thread"
         watcher = threading.Thread(target=self._watch, args=(loop, threading.get_ident(), clock),
                                    name="loop-monitor", daemon=True)
         watcher.start()
@@ -148,10 +177,38 @@ class LoopMonitor:
             self._stop.set()  # the thread ends within threshold; nothing to wait for
             self._wake.set()
 
+    @contextmanager
+    def _alarm_watch(self, loop: asyncio.AbstractEventLoop, clock: _PassClock) -> Iterator[None]:
+        """SIGALRM ``threshold`` into every pass (see the module doc); undone on the way out."""
+        reported = -1  # the pass last reported: one report per block
+
+        def on_alarm(_signum: int, frame: FrameType | None) -> None:
+            nonlocal reported
+            passes, since = clock.busy()
+            if not since or passes == reported or frame is None:
+                return  # idle (a late signal), or this block is known already
+            reported = passes
+            block = _Block(since, _culprit(loop, frame), "".join(traceback.format_stack(frame)))
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                loop.call_soon_threadsafe(self._report, block)
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        clock.alarm = self.threshold
+        # this pass (we run in it) began before the alarm was armed: its share of threshold
+        signal.setitimer(signal.ITIMER_REAL, max(1e-6, clock.busy_since + self.threshold
+                                                 - time.monotonic()))
+        self.watching.set()
+        try:
+            yield
+        finally:
+            clock.alarm = 0.0
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
     async def _measure_lag(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:  # on the grid the device ticks use: no wake-up of its own at 1 s
-            due = next_grid_point(self.period, loop.time())
-            await sleep_until(due)
+            due = next_grid_point(self.period, loop.time(), loop)
+            await sleep_until(due, loop)
             self._measure(max(0.0, loop.time() - due))
 
     def _measure(self, lag: float) -> None:
@@ -205,6 +262,14 @@ class LoopMonitor:
         log.warning("event loop blocked for %.3fs by %s%s; its stack when the block "
                     "passed %.0f ms:\n%s", blocked, block.culprit, again,
                     self.threshold * 1000, block.stack.rstrip())
+
+
+def _alarm_is_free() -> bool:
+    """SIGALRM and the real-time interval timer may be ours: the loop runs in the main thread
+    (only it receives Python signal handlers) and nobody else has a handler or a timer set."""
+    return (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
+            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
 
 
 def _callback_frame(frame: FrameType | None) -> FrameType | None:

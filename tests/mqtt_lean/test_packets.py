@@ -13,6 +13,7 @@ from gateway.mqtt.packets import (
     encode_puback,
     encode_publish,
     encode_subscribe,
+    only_pubacks,
     packet_id,
     parse_publish,
     remaining_length,
@@ -82,6 +83,25 @@ def test_reader_keeps_a_partial_packet() -> None:
     assert reader.feed(bytes.fromhex("400200")) == []
     assert reader.feed(bytes.fromhex("05" "d0")) == [(4, 0, b"\x00\x05")]
     assert reader.feed(bytes.fromhex("00")) == [(13, 0, b"")]
+
+
+@pytest.mark.parametrize(("data", "count"), [
+    ("40020001", 1),
+    ("4002000140020002" "4002ffff", 3),
+    ("", 0),
+    ("400200", 0),  # a partial one: the framer keeps it
+    ("4002000140", 0),  # one and a part
+    ("4003000100", 0),  # an MQTT 5 PUBACK with a reason code
+    ("40020001" "90030001" "00", 0),  # a SUBACK behind it
+    ("42020001", 0),  # reserved flags set: the framer's check refuses it
+    ("d000" "d000", 0),  # PINGRESPs: 4 bytes, not PUBACKs
+])
+def test_only_pubacks_recognises_a_read_of_nothing_but_pubacks(data: str, count: int) -> None:
+    raw = bytes.fromhex(data)
+    assert only_pubacks(raw) == count
+    assert only_pubacks(memoryview(raw)) == count
+    if count:  # what the framer makes of the same bytes
+        assert [kind for kind, _, _ in PacketReader().feed(raw)] == [4] * count
 
 
 def test_reader_rejects_a_five_byte_length() -> None:

@@ -122,11 +122,29 @@ def reported(monitor: LoopMonitor, blocks: int) -> bool:
     return monitor.blocks >= blocks
 
 
-async def test_blocking_callback_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="gateway.loop")
-    monitor = LoopMonitor()
-    task = asyncio.create_task(monitor.run(), name="monitor")
+# Both ways of catching a block: SIGALRM (the daemon's; pytest-timeout must not hold the signal
+# then, hence no timeout: every wait in these tests has its own) and the helper thread.
+MODES = [pytest.param("alarm", marks=pytest.mark.timeout(0)), "thread"]
+
+
+def make_monitor(mode: str) -> LoopMonitor:
+    return LoopMonitor(alarm=mode == "alarm")
+
+
+async def watching(monitor: LoopMonitor, mode: str | None) -> None:
     await until(monitor.watching.is_set)
+    if mode is not None:
+        assert monitor.mode == mode
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_blocking_callback_is_named_in_a_warning(
+    caplog: pytest.LogCaptureFixture, mode: str,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gateway.loop")
+    monitor = make_monitor(mode)
+    task = asyncio.create_task(monitor.run(), name="monitor")
+    await watching(monitor, mode)
     asyncio.get_running_loop().call_soon(blocking_callback)
     await until(lambda: monitor.blocks >= 1 and monitor.max_lag >= 0.25, timeout=5)
     asyncio.get_running_loop().call_soon(blocking_callback)  # the same culprit again
@@ -140,13 +158,14 @@ async def test_blocking_callback_is_named_in_a_warning(caplog: pytest.LogCapture
     assert monitor.take_max() >= 0.25  # the lag gauge saw it too
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_every_block_over_the_threshold_is_caught_and_measured_from_its_start(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, mode: str,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="gateway.loop")
-    monitor = LoopMonitor()
+    monitor = make_monitor(mode)
     task = asyncio.create_task(monitor.run(), name="monitor")
-    await until(monitor.watching.is_set)
+    await watching(monitor, mode)
     for n in range(1, 6):  # twice the threshold: room for a late helper thread on a busy CI
         block_the_loop(0.2)
         await until(functools.partial(reported, monitor, n), timeout=5)
@@ -158,12 +177,14 @@ async def test_every_block_over_the_threshold_is_caught_and_measured_from_its_st
     assert len(blocked) == 5 and min(blocked) >= 0.2, blocked  # from the start of the block
 
 
-async def test_short_passes_between_long_idle_waits_are_no_block() -> None:
+@pytest.mark.parametrize("mode", MODES)
+async def test_short_passes_between_long_idle_waits_are_no_block(mode: str) -> None:
     """20 ms of work, then 150 ms waiting for a timer, over and over: a look that lands in the
-    work and looks again 100 ms later finds the loop idle in select(), not blocked."""
-    monitor = LoopMonitor()
+    work and looks again 100 ms later finds the loop idle in select(), not blocked (and the
+    alarm armed in a pass is disarmed before the loop waits)."""
+    monitor = make_monitor(mode)
     task = asyncio.create_task(monitor.run(), name="monitor")
-    await until(monitor.watching.is_set)
+    await watching(monitor, mode)
     for _ in range(25):
         block_the_loop(0.02)
         await asyncio.sleep(0.15)
@@ -172,13 +193,17 @@ async def test_short_passes_between_long_idle_waits_are_no_block() -> None:
     assert monitor.blocks == 0
 
 
-async def test_monitors_started_and_stopped_in_any_order_share_one_pass_clock() -> None:
+@pytest.mark.parametrize("mode", MODES)
+async def test_monitors_started_and_stopped_in_any_order_share_one_pass_clock(
+        mode: str) -> None:
     """A reload (or two gateways in one loop) starts a second monitor while the first still
-    runs, then stops the first: the second must go on seeing passes, not a stale one."""
-    first, second = LoopMonitor(), LoopMonitor()
+    runs, then stops the first: the second must go on seeing passes, not a stale one. (With
+    the first holding SIGALRM, the second watches with a thread.)"""
+    first, second = make_monitor(mode), make_monitor(mode)
     first_task = asyncio.create_task(first.run(), name="first")
+    await watching(first, mode)
     second_task = asyncio.create_task(second.run(), name="second")
-    await until(lambda: first.watching.is_set() and second.watching.is_set())
+    await watching(second, "thread")
     first_task.cancel()
     await asyncio.gather(first_task, return_exceptions=True)
     await asyncio.sleep(0.5)  # an idle loop: five looks of the second monitor's thread
@@ -190,13 +215,16 @@ async def test_monitors_started_and_stopped_in_any_order_share_one_pass_clock() 
     assert second.blocks == 1
 
 
-async def test_blocking_task_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("mode", MODES)
+async def test_blocking_task_is_named_in_a_warning(
+    caplog: pytest.LogCaptureFixture, mode: str,
+) -> None:
     caplog.set_level(logging.WARNING, logger="gateway.loop")
-    monitor = LoopMonitor()
+    monitor = make_monitor(mode)
     task = asyncio.create_task(monitor.run(), name="monitor")
 
     async def hog() -> None:
-        await until(monitor.watching.is_set)  # the monitor watches
+        await watching(monitor, mode)  # the monitor watches
         blocking_callback()
 
     hogging = asyncio.create_task(hog(), name="device[hog]")
