@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,29 @@ def test_errors_name_the_key(tmp_path: Path, text: str, key: str, message: str) 
 def test_unknown_driver_lists_known_ones(tmp_path: Path) -> None:
     [(_, message)] = problems(tmp_path, '[[devices]]\nid = "x"\ndriver = "zigbee"\n')
     assert "simulated" in message
+
+
+def test_unknown_driver_beside_a_known_one_lists_every_known_one(tmp_path: Path) -> None:
+    """Only the kinds a file uses are validated against; the message still lists them all."""
+    text = DEVICE.format(n=0) + '[[devices]]\nid = "x"\ndriver = "zigbee"\n'
+    [(key, message)] = problems(tmp_path, text)
+    assert key == "devices[1]"
+    for kind in ("simulated", "serial", "ble", "onewire"):
+        assert repr(kind) in message
+
+
+def test_a_file_loads_only_the_config_models_of_the_kinds_it_uses(tmp_path: Path) -> None:
+    """A gateway of simulated sensors does not import (nor hold in memory) the BLE and serial
+    config models; a fresh interpreter, as the daemon is."""
+    config = write(tmp_path, GOOD)
+    code = ("import sys; from pathlib import Path; from gateway.config import load_config; "
+            f"load_config(Path({str(config)!r})); "
+            "print(sorted(m for m in sys.modules if m.startswith('drivers.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).parents[1])
+    loaded = done.stdout.strip()
+    assert "drivers.simulated.config" in loaded
+    assert "drivers.ble" not in loaded and "drivers.serial" not in loaded, loaded
 
 
 def test_count_expansion_and_duplicates(tmp_path: Path) -> None:

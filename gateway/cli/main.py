@@ -39,7 +39,13 @@ EXIT_FATAL = 1
 EXIT_CONFIG = 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line. The driver kinds' own commands (``scan KIND``, ``simulate KIND``)
+    are only built for those commands (or for help): building them imports every kind's
+    modules, which ``run`` does not need (about 2 MB a daemon would hold for nothing)."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in words if not word.startswith("-")), None)
+    kinds = command is None or command in ("scan", "simulate")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH",
                         help="config file (default: $SENSOR_GATEWAY_CONFIG, ./config.toml, "
@@ -55,9 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="asyncio debug mode: log callbacks slower than 100 ms, unawaited "
                           "coroutines and more (slow; for hunting loop blocks)")
     sub.add_parser("check", parents=[common], help="validate the config and print a summary")
-    simulate_cli.add_parser(sub)
+    simulate_cli.add_parser(sub, with_kinds=kinds)
     monitor_cli.add_parser(sub, common)
-    scan_cli.add_parser(sub)
+    scan_cli.add_parser(sub, with_kinds=kinds)
     schema_cli.add_parser(sub)
     init_cli.add_parser(sub)
     return parser
@@ -78,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     setup_logging(getattr(args, "log_level", "INFO"))
     if args.command in _STANDALONE:
         return _STANDALONE[args.command](args)

@@ -13,10 +13,12 @@ from gateway.core import registry
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], *,
+               with_kinds: bool = True) -> None:
+    """``with_kinds``: add every driver kind's sub-command (imports the kinds' modules)."""
     scan = sub.add_parser("scan", help="find devices to configure")
     kinds = scan.add_subparsers(dest="kind", required=True, metavar="KIND")
-    for kind, command in registry.commands("SCAN").items():
+    for kind, command in (registry.commands("SCAN") if with_kinds else {}).items():
         command.add_arguments(kinds.add_parser(kind, help=command.help))
 
 

@@ -13,11 +13,13 @@ from gateway.core import registry
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], *,
+               with_kinds: bool = True) -> None:
+    """``with_kinds``: add every driver kind's sub-command (imports the kinds' modules)."""
     sim = sub.add_parser(
         "simulate", help="simulated devices for trying the daemon without hardware")
     kinds = sim.add_subparsers(dest="kind", required=True, metavar="KIND")
-    for kind, command in registry.commands("SIMULATE").items():
+    for kind, command in (registry.commands("SIMULATE") if with_kinds else {}).items():
         command.add_arguments(kinds.add_parser(kind, help=command.help))
 
 

@@ -101,6 +101,7 @@ class Device:
         self.model = config.device_model()
         self._sensors: dict[str, _Sensor] = {}
         self._cap = config.publish_interval()
+        self._per_device = config.layout == "device"  # one message per read cycle
         self._error_logged: dict[str, tuple[float, int]] = {}
         self._device_topic = topics.device(self.device_id)
         self._last: dict[str, bytes] = {}  # state topic -> the last payload published on it
@@ -110,21 +111,24 @@ class Device:
 
     def emit(self, measurements: Iterable[Measurement], ts: float | None = None) -> None:
         now = time.time() if ts is None else ts
-        batch = list(measurements)
-        if self.shedding:  # overload: shed here, before a seq or a payload is made
-            self._shed(len(batch))
+        batch = measurements if isinstance(measurements, list) else list(measurements)
+        if self._flow.shedding and self._buffer.over_share(self.device_id):
+            self._shed(len(batch))  # overload: shed here, before a seq or a payload is made
             if batch:
                 self.alive()
             return
-        if self.config.layout == "device":
+        if self._per_device:
             count = self._emit_device(batch, now)
         else:
             count = self._emit_sensors(batch, now)
-        self.readings += count
-        if count and self._rate is not None:
-            self._rate.add(count)
+        if count:
+            self.readings += count
+            if self._rate is not None:
+                self._rate.add(count)
         if batch:  # heard from, even if nothing was due for publishing
-            self.alive()
+            self.last_reading = time.monotonic()
+            if self.online is not True:
+                self._set_online()
 
     @property
     def shedding(self) -> bool:

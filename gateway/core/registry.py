@@ -49,9 +49,11 @@ def _module(kind: str) -> ModuleType:
     return importlib.import_module(_modules()[kind])
 
 
-def config_models() -> dict[str, type[DeviceConfig]]:
-    """Each kind's config model (imports the light driver modules, not their stacks)."""
-    return {kind: cast("type[DeviceConfig]", _module(kind).CONFIG) for kind in known_kinds()}
+def config_models(kinds: Iterable[str] | None = None) -> dict[str, type[DeviceConfig]]:
+    """Each kind's config model, or only those of ``kinds`` (imports the light driver modules,
+    not their stacks)."""
+    return {kind: cast("type[DeviceConfig]", _module(kind).CONFIG)
+            for kind in (known_kinds() if kinds is None else kinds)}
 
 
 def create(config: DeviceConfig, ctx: DeviceContext) -> Driver[DeviceConfig]:
