@@ -31,7 +31,8 @@ from gateway.core import registry
 registry.BUILTIN["bench"] = "bench.driver"  # bench-only driver kind, this process only
 
 from bench import driver  # noqa: E402
-from gateway.config import load_config  # noqa: E402
+from gateway.cli.main import settle_heap  # noqa: E402
+from gateway.config import Settings, load_config  # noqa: E402
 from gateway.core.device import Device  # noqa: E402
 from gateway.core.readings import Measurement  # noqa: E402
 from gateway.core.resources import SharedResources  # noqa: E402
@@ -138,8 +139,8 @@ async def measure_drain(gateway: Gateway, seconds: float) -> dict[str, float]:
             "rate": (n1 - n0) / (t1 - t0)}
 
 
-async def main(config: Path, mode: str, seconds: float, fill: int) -> dict[str, object]:
-    gateway = Gateway(load_config(config))
+async def main(settings: Settings, mode: str, seconds: float, fill: int) -> dict[str, object]:
+    gateway = Gateway(settings)
     driver.BACKLOG[0] = lambda: backlog(gateway)
     stop, outage_over = asyncio.Event(), asyncio.Event()
     connect = gateway.publisher.run
@@ -172,6 +173,9 @@ async def main(config: Path, mode: str, seconds: float, fill: int) -> dict[str, 
 
 
 if __name__ == "__main__":
-    out = asyncio.run(main(Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]),
+    loaded = load_config(Path(sys.argv[1]))  # as `sensor-gateway run` starts, before the loop:
+    registry.import_stacks(loaded.expanded_devices())  # the stacks, then the heap settled
+    settle_heap()
+    out = asyncio.run(main(loaded, sys.argv[2], float(sys.argv[3]),
                            int(sys.argv[4]) if len(sys.argv) > 4 else 0))
     print(json.dumps(out), flush=True)

@@ -119,7 +119,7 @@ def _run(settings: Settings, path: Path, *, debug: bool = False) -> int:
     from gateway.daemon import Gateway  # noqa: PLC0415 - keep `check` free of the MQTT stack
 
     registry.import_stacks(settings.expanded_devices())
-    _settle_heap()
+    settle_heap()
     try:
         asyncio.run(_serve(settings, path, Gateway), debug=debug)
     except GatewayError:
@@ -131,7 +131,7 @@ def _run(settings: Settings, path: Path, *, debug: bool = False) -> int:
     return EXIT_OK
 
 
-def _settle_heap() -> None:
+def settle_heap() -> None:
     """Before the loop starts, what is built so far (modules, the config) lives as long as the
     process: collect once, then move it out of the cyclic collector's sight (``gc.freeze``),
     and let the youngest generation grow to :data:`GC_YOUNG` objects before a collection
@@ -142,7 +142,8 @@ def _settle_heap() -> None:
     several times a second, and each crossing ran a collection that walked the buffer's queues,
     every tenth one an older generation's, every hundredth all the start-up objects: 0.45 % of
     a core for 1 000 devices at 1 Hz. Now it is about one collection a minute. The cycles left
-    for later are few (tasks, exceptions) and bounded by the threshold."""
+    for later are few (tasks, exceptions) and bounded by the threshold. (The bench's in-process
+    harness calls it too, as ``run`` does.)"""
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
