@@ -187,6 +187,8 @@ class LoopMonitor:
             passes, since = clock.busy()
             if not since or passes == reported or frame is None:
                 return  # idle (a late signal), or this block is known already
+            if time.monotonic() - since < self.threshold * 0.9:
+                return  # the last pass's alarm, due as it ended: this pass has just begun
             reported = passes
             block = _Block(since, _culprit(loop, frame), "".join(traceback.format_stack(frame)))
             with contextlib.suppress(RuntimeError):  # the loop is closed
