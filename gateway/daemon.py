@@ -105,7 +105,9 @@ class Gateway:
     async def stop_device(self, device_id: str) -> None:
         """Stop a running device and wait until it has (reload)."""
         task = self._device_tasks.pop(device_id)
-        self.devices.pop(device_id, None)
+        device = self.devices.pop(device_id, None)
+        if device is not None:
+            device.stop()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -139,6 +141,8 @@ class Gateway:
         log.info("stopping: %d devices", len(self._device_tasks))
         if self.discovery is not None:
             self.discovery.close()
+        for device in self.devices.values():
+            device.stop()
         for task in self._device_tasks.values():
             task.cancel()
         await asyncio.gather(*self._device_tasks.values(), return_exceptions=True)

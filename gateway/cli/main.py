@@ -119,6 +119,9 @@ def _run(settings: Settings, path: Path, *, debug: bool = False) -> int:
     from gateway.daemon import Gateway  # noqa: PLC0415 - keep `check` free of the MQTT stack
 
     registry.import_stacks(settings.expanded_devices())
+    # asyncio's default executor (host name lookups, a reload's imports), which asyncio imports
+    # on first use, that is on the loop; the disk outbox's import used to bring it in
+    import concurrent.futures.thread  # noqa: F401, PLC0415
     settle_heap()
     try:
         asyncio.run(_serve(settings, path, Gateway), debug=debug)

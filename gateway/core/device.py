@@ -106,6 +106,7 @@ class Device:
         self._device_topic = topics.device(self.device_id)
         self._last: dict[str, bytes] = {}  # state topic -> the last payload published on it
         self._offline_cause: str | None = None  # why it went (or stays) offline
+        self._stopping = False  # the daemon is cancelling this device (stop())
 
     # --- DeviceContext ---------------------------------------------------------------------
 
@@ -260,6 +261,10 @@ class Device:
 
     # --- supervision -----------------------------------------------------------------------
 
+    def stop(self) -> None:
+        """The daemon is about to cancel :meth:`run`'s task (a shutdown, a reload)."""
+        self._stopping = True
+
     async def run(self) -> None:
         """Run the driver forever: restart it with backoff when it fails or stalls."""
         backoff = Backoff(*self._restart)
@@ -269,6 +274,10 @@ class Device:
             try:
                 await self._run_driver()
             except Exception as exc:  # noqa: BLE001 - any driver failure is supervised
+                if self._stopping:
+                    # Stopped while the driver failed: Python 3.11's TaskGroup raises the
+                    # driver's error and drops the cancellation; a restart would ignore the stop.
+                    raise asyncio.CancelledError from None
                 reason = _describe(exc)
             self.restarts += 1
             if self.last_reading > started:

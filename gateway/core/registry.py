@@ -68,10 +68,16 @@ def commands(name: str) -> dict[str, Command]:
 
 
 def import_stacks(configs: Iterable[DeviceConfig]) -> None:
-    """Import what these devices' drivers will import (:meth:`DeviceConfig.stack_modules`), so
-    that it does not happen on the event loop. Blocking: call it before the loop starts, or in a
+    """Import what these devices' drivers will import: each kind's own package (the config
+    loads only its ``config`` module) and :meth:`DeviceConfig.stack_modules`, so that it does
+    not happen on the event loop. Blocking: call it before the loop starts, or in a
     worker thread. A module that fails is skipped: its driver reports it when it runs."""
-    names = dict.fromkeys(name for config in configs for name in config.stack_modules())
+    names: dict[str, None] = {}
+    for config in configs:
+        kind = _modules().get(config.driver)
+        if kind is not None:  # the kind's own package (``create``), then its stack
+            names[kind] = None
+        names.update(dict.fromkeys(config.stack_modules()))
     for name in names:
         try:
             importlib.import_module(name)

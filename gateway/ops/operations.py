@@ -109,6 +109,9 @@ class Operations:
         log.info("reloading the configuration")
         self.notifier.reloading()
         try:
+            # The new file may use a kind the running one does not: its modules are imported
+            # here, off the loop (start-up imported only the kinds in use, to save memory).
+            await asyncio.to_thread(registry.config_models)
             new = load_new(self.loader)
             if new is None:
                 return False
