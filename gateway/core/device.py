@@ -113,8 +113,8 @@ class Device:
     def emit(self, measurements: Iterable[Measurement], ts: float | None = None) -> None:
         now = time.time() if ts is None else ts
         batch = measurements if isinstance(measurements, list) else list(measurements)
-        if self._flow.shedding and self._buffer.over_share(self.device_id):
-            self._shed(len(batch))  # overload: shed here, before a seq or a payload is made
+        if self.shedding:  # overload: shed here, before a seq or a payload is made
+            self._shed(len(batch))
             if batch:
                 self.alive()
             return
@@ -127,9 +127,7 @@ class Device:
             if self._rate is not None:
                 self._rate.add(count)
         if batch:  # heard from, even if nothing was due for publishing
-            self.last_reading = time.monotonic()
-            if self.online is not True:
-                self._set_online()
+            self.alive()
 
     @property
     def shedding(self) -> bool:

@@ -336,11 +336,7 @@ class FairQueue:
     # --- acknowledging ---------------------------------------------------------------------
 
     def ack(self, entry: Entry) -> None:
-        if self._inflight.pop(entry.id, None) is not None:
-            self._count -= 1
-            self._bytes -= entry.size
-            self._released(entry)
-        self._shrank()
+        self.ack_many([entry])
 
     def ack_many(self, entries: list[Entry]) -> None:
         inflight, released = self._inflight, self._released
