@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = ["PYSPARKPLUG", "SparkplugHost", "host_python"]
 
 PYSPARKPLUG = "0.6.1"
 HOST_APP = REPO / "tests" / "sparkplug" / "host_app.py"
+LINE_LIMIT = 1 << 24
 
 
 def host_python() -> Path:
@@ -56,7 +58,8 @@ class SparkplugHost:
     async def __aenter__(self) -> SparkplugHost:
         self._proc = await asyncio.create_subprocess_exec(
             str(host_python()), str(HOST_APP), *self.args,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            limit=LINE_LIMIT)  # a DDATA of hundreds of metrics is one long line
         self._reader = asyncio.create_task(self._read(), name="sparkplug-host")
         await self.wait_for(lambda m: "ready" in m)
         return self
@@ -65,36 +68,54 @@ class SparkplugHost:
         assert self._proc is not None and self._reader is not None
         if self._proc.returncode is None:
             self._proc.kill()
-            await self._proc.wait()
+            async with asyncio.timeout(10):  # killed: it is gone within moments
+                await self._proc.wait()
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
 
     async def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
-        while line := await self._proc.stdout.readline():
-            self.messages.append(json.loads(line))
-            self._changed.set()
+        try:
+            while line := await self._proc.stdout.readline():
+                self.messages.append(json.loads(line))
+                self._changed.set()
+        finally:
+            self._changed.set()  # a waiter learns that the output ended, and how
 
     async def command(self, text: str) -> None:
         """``online``, ``offline`` or ``rebirth <node>``; returns once the host has sent it."""
         assert self._proc is not None and self._proc.stdin is not None
         self._proc.stdin.write(f"{text}\n".encode())
-        await self._proc.stdin.drain()
-        await self.wait_for(lambda m: m.get("done") == text)
+        async with asyncio.timeout(10):
+            await self._proc.stdin.drain()
+        await self.wait_for(lambda m: m.get("done") == text, what=f"the host to send {text!r}")
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m.get("type") == kind]
 
-    async def wait_for(self, check: Callable[[dict[str, Any]], bool],
-                       timeout: float = 20.0, count: int = 1) -> list[dict[str, Any]]:
-        """The messages matching ``check`` once there are ``count`` of them."""
-        async with asyncio.timeout(timeout):
-            while True:
-                found = [m for m in self.messages if check(m)]
-                errors = [m for m in self.messages if "error" in m]
-                assert not errors, errors
-                if len(found) >= count:
-                    return found
-                self._changed.clear()
-                await self._changed.wait()
+    async def wait_for(self, check: Callable[[dict[str, Any]], bool], timeout: float = 20.0,
+                       count: int = 1, what: str = "") -> list[dict[str, Any]]:
+        """The messages matching ``check`` once there are ``count`` of them; a timeout fails
+        the test with what was awaited and what the host had seen by then."""
+        found: list[dict[str, Any]] = []
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    found = [m for m in self.messages if check(m)]
+                    errors = [m for m in self.messages if "error" in m]
+                    assert not errors, errors
+                    if len(found) >= count:
+                        return found
+                    if self._reader is not None and self._reader.done():
+                        self._reader.result()  # its error, if reading the host's output failed
+                        raise AssertionError(f"the host's output ended, waiting for {what}")
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            seen = Counter(str(m.get("type", next(iter(m), "?"))) for m in self.messages)
+            last = [{k: m.get(k) for k in ("type", "device", "seq", "done") if k in m}
+                    for m in self.messages[-5:]]
+            raise AssertionError(
+                f"waited {timeout} s for {count} of {what or 'a message'}, got {len(found)}; "
+                f"the host saw {dict(seen)}; the last ones: {last}") from None
