@@ -349,8 +349,16 @@ class PolledDriver(Driver[C]):
 
     async def run(self) -> None:
         async with self.session():
-            async for _ in ticks(self.config.poll_interval(), self.ctx):
-                self.ctx.emit(await self.read())
+            # what `async for _ in ticks(...)` does, without an async generator to resume
+            # every tick: this loop is every polled device's hot path
+            ctx = self.ctx
+            schedule = _Schedule(self.config.poll_interval(), ctx)
+            read, emit = self.read, ctx.emit
+            while True:
+                if ctx.shedding:
+                    await schedule.pause()
+                emit(await read())
+                await schedule.next_tick()
 
 
 async def ticks(interval: float, ctx: DeviceContext | None = None) -> AsyncIterator[None]:
@@ -365,19 +373,40 @@ async def ticks(interval: float, ctx: DeviceContext | None = None) -> AsyncItera
     half an interval after its first. With ``ctx``, no tick comes while it is
     :attr:`DeviceContext.shedding` (overload): the ticks skipped meanwhile are counted with
     :meth:`DeviceContext.skipped`."""
-    loop = asyncio.get_running_loop()
-    first = loop.time()
-    grid_origin(interval)
+    schedule = _Schedule(interval, ctx)
     while True:
         if ctx is not None and ctx.shedding:
-            paused = loop.time()
-            await ctx.wait_flow()
-            ctx.skipped(int((loop.time() - paused) / interval))
+            await schedule.pause()
         yield
+        await schedule.next_tick()
+
+
+class _Schedule:
+    """The tick schedule of :func:`ticks` (and of :meth:`PolledDriver.run`)."""
+
+    __slots__ = ("ctx", "first", "interval", "loop")
+
+    def __init__(self, interval: float, ctx: DeviceContext | None) -> None:
+        self.interval, self.ctx = interval, ctx
+        self.loop = asyncio.get_running_loop()
+        self.first = self.loop.time()
+        grid_origin(interval)
+
+    def next_tick(self) -> asyncio.Future[None]:
+        """Sleep until the next tick (awaited)."""
+        loop, interval = self.loop, self.interval
         due = next_grid_point(interval, loop.time(), loop)
-        if due - first < interval / 2:  # a late joiner's first wait: not a short one
+        if due - self.first < interval / 2:  # a late joiner's first wait: not a short one
             due += interval
-        await sleep_until(due, loop)
+        return sleep_until(due, loop)
+
+    async def pause(self) -> None:
+        """While shedding: wait for the flow to open, and count the ticks skipped."""
+        assert self.ctx is not None
+        loop = self.loop
+        paused = loop.time()
+        await self.ctx.wait_flow()
+        self.ctx.skipped(int((loop.time() - paused) / self.interval))
 
 
 # --- long-running commands --------------------------------------------------------------------

@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from drivers.simulated.config import SimulatedConfig
 from gateway.core.device import Device
 from gateway.core.readings import Measurement
 from gateway.core.resources import SharedResources
 from gateway.core.topics import TopicLayout
 from gateway.delivery.buffer import Entry, MemoryBuffer
-from gateway.sdk import ticks
+from gateway.sdk import PolledDriver, ticks
 
 
 def entry(device: str, n: int) -> Entry:
@@ -77,7 +79,18 @@ async def test_a_shed_reading_gets_no_seq_and_only_the_flood_sheds() -> None:
     assert buffer.flow.shed == {"flood": 2}
 
 
-async def test_polled_ticks_pause_while_shedding_and_count_what_they_skip() -> None:
+class Counting(PolledDriver[SimulatedConfig]):
+    """A polled driver that counts its reads (PolledDriver.run has its own tick loop)."""
+
+    reads = 0
+
+    async def read(self) -> list[Measurement]:
+        self.reads += 1
+        return []
+
+
+@pytest.mark.parametrize("loop", ["ticks", "PolledDriver.run"])
+async def test_polled_ticks_pause_while_shedding_and_count_what_they_skip(loop: str) -> None:
     buffer = MemoryBuffer(max_readings=10)
     buffer.flow.set_delivering(True)
     async with asyncio.TaskGroup() as tg:
@@ -88,18 +101,19 @@ async def test_polled_ticks_pause_while_shedding_and_count_what_they_skip() -> N
                          Measurement("humidity", 50.0, "%")])
         assert device.shedding
         ticked = 0
+        driver = Counting(device_config("d", 0.01), device)
 
         async def drive() -> None:
             nonlocal ticked
             async for _ in ticks(0.01, device):
                 ticked += 1
 
-        task = tg.create_task(drive(), name="test-ticks")
+        task = tg.create_task(drive() if loop == "ticks" else driver.run(), name="test-ticks")
         await asyncio.sleep(0.2)  # the shedding lasts a fixed time: that is what is tested
-        assert ticked == 0  # no tick while shedding
+        assert ticked + driver.reads == 0  # no tick while shedding
         for one in await buffer.get(100):
             buffer.ack(one)  # drained: the flow opens
         await asyncio.sleep(0.05)
         task.cancel()
-    assert ticked >= 1
+    assert ticked + driver.reads >= 1
     assert device.shed >= 2 * 15  # ~20 ticks skipped, 2 sensors each

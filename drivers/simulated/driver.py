@@ -2,6 +2,11 @@
 
 Each sensor follows a daily sine (peaking in the afternoon) plus Gaussian noise plus a slow
 random-walk drift, clamped to its plausible range. Seeded devices are reproducible.
+
+The Gaussian numbers come from a table of the standard normal's 4 096 quantiles, picked by 12
+random bits (inverse transform sampling): 0.04 us a number against 0.4 us for
+``random.gauss``, which was a fifth of what a simulated reading cost. The table reaches
+3.67 standard deviations; noise and drift look the same on a chart.
 """
 
 from __future__ import annotations
@@ -12,17 +17,23 @@ import random
 import time
 import zlib
 from collections.abc import Sequence
+from statistics import NormalDist
 
 from drivers.simulated.config import FaultSpec, SimulatedConfig, SimulatedSensor
 from gateway.sdk import DeviceContext, Measurement, PolledDriver
 
 __all__ = ["SimulatedDriver"]
 
+_BITS = 12
+# the standard normal's quantiles at the middles of 2**_BITS equal slices of probability
+_NORMAL = tuple(NormalDist().inv_cdf((i + 0.5) / (1 << _BITS)) for i in range(1 << _BITS))
+
+
 class _Signal:
     """One sensor's signal generator. Its numbers are copied out of the profile once: a device
     reads every sensor every tick, and a thousand of them are the 1 000-device bench."""
 
-    __slots__ = ("amplitude", "base", "decimals", "drift", "gauss", "high", "low", "name",
+    __slots__ = ("amplitude", "base", "bits", "decimals", "drift", "high", "low", "name",
                  "noise", "offset", "period", "phase", "unit", "wander")
 
     def __init__(self, spec: SimulatedSensor, rng: random.Random) -> None:
@@ -30,7 +41,7 @@ class _Signal:
         self.name = spec.name
         self.unit = p.unit
         self.period = spec.period
-        self.gauss = rng.gauss
+        self.bits = rng.getrandbits
         self.phase = rng.uniform(-0.02, 0.02) * self.period
         self.offset = 0.0
         self.base, self.amplitude, self.noise, self.drift = p.base, p.amplitude, p.noise, p.drift
@@ -39,14 +50,14 @@ class _Signal:
 
     def sample(self, now: float) -> float:
         if self.drift:  # a random walk, held within ``wander`` (plain compares: min/max cost)
-            offset = self.offset + self.gauss(0, self.drift)
+            offset = self.offset + self.drift * _NORMAL[self.bits(_BITS)]
             wander = self.wander
             self.offset = wander if offset > wander else -wander if offset < -wander else offset
         # Minimum at 05:00, maximum at 17:00 UTC for the daily period.
         fraction = ((now + self.phase) % self.period) / self.period
         value = self.base + self.amplitude * math.sin(_TAU * (fraction - _PEAK)) + self.offset
         if self.noise:
-            value += self.gauss(0, self.noise)
+            value += self.noise * _NORMAL[self.bits(_BITS)]
         value = self.high if value > self.high else self.low if value < self.low else value
         return round(value, self.decimals)
 

@@ -71,15 +71,18 @@ _ALARMS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Alarms] = \
     weakref.WeakKeyDictionary()
 
 
-async def sleep_until(when: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Sleep until the running loop's clock reaches ``when`` (``loop.time()`` seconds), on a
-    timer shared with every other sleeper of exactly that time. ``loop``, where the caller
-    has it, is the running loop (asking for it costs a ``getpid`` system call each time)."""
+def sleep_until(when: float,
+                loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Future[None]:
+    """``await sleep_until(when)`` sleeps until the running loop's clock reaches ``when``
+    (``loop.time()`` seconds), on a timer shared with every other sleeper of exactly that
+    time. ``loop``, where the caller has it, is the running loop (asking for it costs a
+    ``getpid`` system call each time). What is awaited is the sleeper's own future, not a
+    coroutine around it: one frame fewer to resume at every wake-up."""
     loop = loop or asyncio.get_running_loop()
     alarms = _ALARMS.get(loop)
     if alarms is None:
         alarms = _ALARMS[loop] = _Alarms(loop)
-    await alarms.add(when)
+    return alarms.add(when)
 
 
 # Per event loop, per period: the origin of the grid of that period.
