@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from gateway.core.backoff import Backoff
 from gateway.core.readings import Measurement
 from gateway.core.report import ReportPolicy, parse_deadband
-from gateway.core.timers import grid_origin, next_grid_point, sleep_until
+from gateway.core.timers import Grid
 from gateway.errors import AdapterUnavailable, DecodeError, DeviceUnavailable, DriverError
 
 __all__ = [
@@ -384,21 +384,21 @@ async def ticks(interval: float, ctx: DeviceContext | None = None) -> AsyncItera
 class _Schedule:
     """The tick schedule of :func:`ticks` (and of :meth:`PolledDriver.run`)."""
 
-    __slots__ = ("ctx", "first", "interval", "loop")
+    __slots__ = ("ctx", "first", "grid", "interval", "loop")
 
     def __init__(self, interval: float, ctx: DeviceContext | None) -> None:
         self.interval, self.ctx = interval, ctx
         self.loop = asyncio.get_running_loop()
         self.first = self.loop.time()
-        grid_origin(interval)
+        self.grid = Grid(interval)
 
     def next_tick(self) -> asyncio.Future[None]:
         """Sleep until the next tick (awaited)."""
-        loop, interval = self.loop, self.interval
-        due = next_grid_point(interval, loop.time(), loop)
-        if due - self.first < interval / 2:  # a late joiner's first wait: not a short one
-            due += interval
-        return sleep_until(due, loop)
+        grid = self.grid
+        due = grid.next_point(self.loop.time())
+        if due - self.first < self.interval / 2:  # a late joiner's first wait: not a short one
+            due += self.interval
+        return grid.sleep_until(due)
 
     async def pause(self) -> None:
         """While shedding: wait for the flow to open, and count the ticks skipped."""

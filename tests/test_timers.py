@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import pytest
 from support.wait import until
 
-from gateway.core.timers import grid_origin, next_grid_point, sleep_until
+from gateway.core.timers import Grid, grid_origin, next_grid_point, sleep_until
 
 
 def count_timers(monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -97,3 +98,27 @@ async def test_grid_points_of_one_period_are_the_same_moment() -> None:
         tg.create_task(tick())
     await until(lambda: len(woke) == 2)
     assert woke[1] - woke[0] < 0.01  # one pass of the loop
+
+
+async def test_a_grid_object_wakes_on_the_same_points_and_timer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Grid`` (a device's ticks) is next_grid_point and sleep_until looked up once: the same
+    points, and its sleepers share the timer of sleep_until's."""
+    loop = asyncio.get_running_loop()
+    grid = Grid(0.2)
+    now = loop.time()
+    assert grid.origin == grid_origin(0.2)
+    assert grid.next_point(now) == next_grid_point(0.2, now, loop)
+    calls = count_timers(monkeypatch)
+    when = grid.next_point(now)
+    woke: list[str] = []
+
+    async def sleeper(name: str, wait: Awaitable[None]) -> None:
+        await wait
+        woke.append(name)
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(sleeper("grid", grid.sleep_until(when)))
+        tg.create_task(sleeper("plain", sleep_until(when, loop)))
+    assert sorted(woke) == ["grid", "plain"] and loop.time() >= when
+    assert calls == [when]

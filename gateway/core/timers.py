@@ -18,7 +18,7 @@ import asyncio
 import heapq
 import weakref
 
-__all__ = ["grid_origin", "next_grid_point", "sleep_until"]
+__all__ = ["Grid", "grid_origin", "next_grid_point", "sleep_until"]
 
 
 class _Alarms:
@@ -78,11 +78,14 @@ def sleep_until(when: float,
     time. ``loop``, where the caller has it, is the running loop (asking for it costs a
     ``getpid`` system call each time). What is awaited is the sleeper's own future, not a
     coroutine around it: one frame fewer to resume at every wake-up."""
-    loop = loop or asyncio.get_running_loop()
+    return _alarms(loop or asyncio.get_running_loop()).add(when)
+
+
+def _alarms(loop: asyncio.AbstractEventLoop) -> _Alarms:
     alarms = _ALARMS.get(loop)
     if alarms is None:
         alarms = _ALARMS[loop] = _Alarms(loop)
-    return alarms.add(when)
+    return alarms
 
 
 # Per event loop, per period: the origin of the grid of that period.
@@ -108,4 +111,30 @@ def next_grid_point(period: float, now: float,
         origin = _ORIGINS.get(loop or asyncio.get_running_loop(), {}).get(period, 0.0)
     except RuntimeError:  # no running loop
         origin = 0.0
+    return _next_point(origin, period, now)
+
+
+def _next_point(origin: float, period: float, now: float) -> float:
     return origin + ((now - origin + period * 0.01) // period + 1) * period
+
+
+class Grid:
+    """One grid of the running loop (:func:`grid_origin`, :func:`next_grid_point`) and its
+    shared timer, looked up once: for a sleeper that wakes on it again and again (a device's
+    ticks), without two weak-dictionary lookups per wake-up."""
+
+    __slots__ = ("_add", "loop", "origin", "period")
+
+    def __init__(self, period: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.period = period
+        self.origin = grid_origin(period)
+        self._add = _alarms(self.loop).add
+
+    def next_point(self, now: float) -> float:
+        """:func:`next_grid_point` of this grid."""
+        return _next_point(self.origin, self.period, now)
+
+    def sleep_until(self, when: float) -> asyncio.Future[None]:
+        """:func:`sleep_until` (awaited), on the loop of this grid."""
+        return self._add(when)
