@@ -232,11 +232,12 @@ def small_site(p: Params) -> list[Row]:
 
 
 def many_devices(p: Params) -> list[Row]:
-    cpu, rss, _ = _idle(p, "many", configs.simulated("many", 1000, 3, 1.0), p.pick(1, 30))
+    seconds = p.pick(1, 60)  # idle measurements: 60 s windows (this machine is noisy)
+    cpu, rss, _ = _idle(p, "many", configs.simulated("many", 1000, 3, 1.0), seconds)
     return [Row("1 000 simulated devices (3 sensors, 1 Hz): RSS",
                 f"{rss:.1f} MB", "<= 80 MB", rss <= 80),
-            Row("1 000 simulated devices (3 sensors, 1 Hz): CPU", f"{cpu:.2f} % of one core",
-                "<= 5 %", cpu <= 5)]
+            Row("1 000 simulated devices (3 sensors, 1 Hz): CPU",
+                f"{cpu:.2f} % of one core ({seconds:.0f} s)", "<= 5 %", cpu <= 5)]
 
 
 async def _startup(p: Params) -> float:

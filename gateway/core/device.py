@@ -17,8 +17,8 @@ from gateway.core.readings import Measurement, json_bytes
 from gateway.core.report import ReportPolicy
 from gateway.core.resources import SharedResources
 from gateway.core.timefmt import iso_ms
-from gateway.core.timers import next_grid_point, sleep_until
 from gateway.core.topics import TopicLayout, sanitize
+from gateway.core.watch import watch
 from gateway.delivery.buffer import Buffer, Entry
 from gateway.errors import DriverError
 from gateway.sdk import DeviceConfig, DeviceModel
@@ -299,11 +299,11 @@ class Device:
         raise DriverError("driver stopped by itself")
 
     async def _watchdog(self) -> None:
-        """Offline after ``offline_after`` of silence, restarted after ``stall``. It sleeps
-        until the first of the two could be due (not a fixed tick: a device that keeps reading
-        wakes it once per ``offline_after`` or so), woken on a grid (the device's poll interval,
-        else about a quarter of ``offline_after``) so that it wakes in the pass of the loop its
-        own ticks and the watchdogs of devices alike wake in."""
+        """Offline after ``offline_after`` of silence, restarted after ``stall``: checked at
+        every point of a grid (the device's poll interval, else about a quarter of the shorter
+        of the two) by one scan of every device on that grid (:mod:`gateway.core.watch`), in the
+        pass of the loop the devices' own ticks wake in. This task only waits for the check to
+        fail (the device stalled) and raises it in the device's task group."""
         offline_after = self.config.offline_after()
         stall = self.config.stall_after()
         limit = min(offline_after, stall or offline_after)
@@ -311,17 +311,20 @@ class Device:
         interval = self.config.poll_interval()
         if grid < interval <= limit / 2:
             grid = interval  # the device's own ticks: the watchdog shares their wake-ups
-        loop = asyncio.get_running_loop()
-        while True:
-            idle = time.monotonic() - self.last_reading
+
+        def check(now: float) -> None:
+            idle = now - self.last_reading
             if stall is not None and idle >= stall:
                 raise DeviceStalled(f"no reading for {idle:.1f}s")
             if self.online and idle >= offline_after:
                 self._set_offline(f"no reading for {idle:.1f}s")
-            due = [offline_after - idle] if self.online else [offline_after]
-            if stall is not None:
-                due.append(stall - idle)
-            await sleep_until(next_grid_point(grid, loop.time() + max(0.0, min(due)), loop), loop)
+
+        watchdogs = watch(grid)
+        failed = watchdogs.add(check)
+        try:
+            await failed
+        finally:
+            watchdogs.discard(failed)
 
 
 _GRID_TICKS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
