@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import Awaitable
 
 import pytest
 from support.wait import until
 
 from gateway.core.timers import Grid, grid_origin, next_grid_point, sleep_until
+from gateway.core.watch import watch
 
 
 def count_timers(monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -122,3 +125,24 @@ async def test_a_grid_object_wakes_on_the_same_points_and_timer(
         tg.create_task(sleeper("plain", sleep_until(when, loop)))
     assert sorted(woke) == ["grid", "plain"] and loop.time() >= when
     assert calls == [when]
+
+
+def test_a_finished_loop_is_not_kept_alive_by_its_timers_or_watchdogs() -> None:
+    """The shared timers and watchdogs live on their loop: a loop that ran sleepers (some
+    still asleep when it ended) and watchdogs is freed once it is gone."""
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loops.append(weakref.ref(loop))
+        sleepers = [asyncio.create_task(asyncio.wait_for(sleep_until(loop.time() + 60, loop),
+                                                         60)) for _ in range(3)]
+        watch(1.0).add(lambda _now: None)
+        await asyncio.sleep(0)
+        for sleeper in sleepers:
+            sleeper.cancel()
+
+    for _ in range(3):
+        asyncio.run(main())
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None, None]

@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-__all__ = ["Grid", "grid_origin", "next_grid_point", "sleep_until"]
+__all__ = ["Grid", "grid_origin", "next_grid_point", "per_loop", "sleep_until"]
 
 
 class _Alarms:
@@ -67,10 +69,6 @@ def _resolution(loop: asyncio.AbstractEventLoop) -> float:
     return float(getattr(loop, "_clock_resolution", 1e-9))
 
 
-_ALARMS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Alarms] = \
-    weakref.WeakKeyDictionary()
-
-
 def sleep_until(when: float,
                 loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Future[None]:
     """``await sleep_until(when)`` sleeps until the running loop's clock reaches ``when``
@@ -82,10 +80,31 @@ def sleep_until(when: float,
 
 
 def _alarms(loop: asyncio.AbstractEventLoop) -> _Alarms:
-    alarms = _ALARMS.get(loop)
+    alarms: _Alarms | None = getattr(loop, "_gateway_alarms", None)
     if alarms is None:
-        alarms = _ALARMS[loop] = _Alarms(loop)
+        alarms = per_loop(loop, "_gateway_alarms", _Alarms)
     return alarms
+
+
+S = TypeVar("S")
+_FALLBACK: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = \
+    weakref.WeakKeyDictionary()
+
+
+def per_loop(loop: asyncio.AbstractEventLoop, name: str,
+             make: Callable[[asyncio.AbstractEventLoop], S]) -> S:
+    """The state ``name`` of ``loop``, made by ``make(loop)`` on first use. It is kept on the
+    loop object itself, so that it goes when the loop goes: in a registry keyed weakly by the
+    loop, a value that refers to the loop (a timer, a future) would keep it alive forever. A
+    loop that takes no attributes keeps its state in such a registry (and stays)."""
+    state: S | None = getattr(loop, name, None)
+    if state is None:
+        state = make(loop)
+        try:
+            setattr(loop, name, state)
+        except AttributeError:  # a loop with __slots__ (not asyncio's own)
+            state = _FALLBACK.setdefault(loop, {}).setdefault(name, state)
+    return state
 
 
 # Per event loop, per period: the origin of the grid of that period.

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Callable
 
-from gateway.core.timers import Grid
+from gateway.core.timers import Grid, per_loop
 
 __all__ = ["Watch", "watch"]
 
@@ -64,13 +63,10 @@ class Watch:
         self._arm()
 
 
-_WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, Watch]] = \
-    weakref.WeakKeyDictionary()
-
-
 def watch(period: float) -> Watch:
     """The running loop's :class:`Watch` of grid ``period``."""
-    watches = _WATCHES.setdefault(asyncio.get_running_loop(), {})
+    watches: dict[float, Watch] = per_loop(asyncio.get_running_loop(), "_gateway_watches",
+                                           lambda _: {})
     found = watches.get(period)
     if found is None:
         found = watches[period] = Watch(period)
