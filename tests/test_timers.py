@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 import pytest
 from support.wait import until
 
-from gateway.core.timers import Grid, grid_origin, next_grid_point, sleep_until
+from gateway.core.timers import Grid, grid_origin, next_grid_point, per_loop, sleep_until
 from gateway.core.watch import watch
 
 
@@ -146,3 +146,23 @@ def test_a_finished_loop_is_not_kept_alive_by_its_timers_or_watchdogs() -> None:
         asyncio.run(main())
     gc.collect()
     assert [ref() for ref in loops] == [None, None, None]
+
+
+def test_per_loop_state_is_made_once_even_on_a_loop_that_takes_no_attributes() -> None:
+    class Slotted:  # a loop class with __slots__ (asyncio's own take attributes)
+        __slots__ = ("__weakref__",)
+
+    made: list[object] = []
+
+    def make(loop: object) -> object:
+        made.append(loop)
+        return object()
+
+    real = asyncio.new_event_loop()
+    try:
+        for loop in (real, Slotted()):
+            first = per_loop(loop, "_test_state", make)  # type: ignore[arg-type]
+            assert per_loop(loop, "_test_state", make) is first  # type: ignore[arg-type]
+    finally:
+        real.close()
+    assert len(made) == 2

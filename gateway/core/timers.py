@@ -80,10 +80,7 @@ def sleep_until(when: float,
 
 
 def _alarms(loop: asyncio.AbstractEventLoop) -> _Alarms:
-    alarms: _Alarms | None = getattr(loop, "_gateway_alarms", None)
-    if alarms is None:
-        alarms = per_loop(loop, "_gateway_alarms", _Alarms)
-    return alarms
+    return per_loop(loop, "_gateway_alarms", _Alarms)
 
 
 S = TypeVar("S")
@@ -98,12 +95,16 @@ def per_loop(loop: asyncio.AbstractEventLoop, name: str,
     loop, a value that refers to the loop (a timer, a future) would keep it alive forever. A
     loop that takes no attributes keeps its state in such a registry (and stays)."""
     state: S | None = getattr(loop, name, None)
-    if state is None:
-        state = make(loop)
-        try:
-            setattr(loop, name, state)
-        except AttributeError:  # a loop with __slots__ (not asyncio's own)
-            state = _FALLBACK.setdefault(loop, {}).setdefault(name, state)
+    if state is not None:
+        return state
+    fallback = _FALLBACK.get(loop)
+    if fallback is not None and name in fallback:
+        return fallback[name]  # type: ignore[no-any-return]
+    state = make(loop)
+    try:
+        setattr(loop, name, state)
+    except AttributeError:  # a loop with __slots__ (not asyncio's own)
+        _FALLBACK.setdefault(loop, {})[name] = state
     return state
 
 
