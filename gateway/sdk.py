@@ -384,18 +384,17 @@ async def ticks(interval: float, ctx: DeviceContext | None = None) -> AsyncItera
 class _Schedule:
     """The tick schedule of :func:`ticks` (and of :meth:`PolledDriver.run`)."""
 
-    __slots__ = ("ctx", "first", "grid", "interval", "loop")
+    __slots__ = ("ctx", "first", "grid", "interval")
 
     def __init__(self, interval: float, ctx: DeviceContext | None) -> None:
         self.interval, self.ctx = interval, ctx
-        self.loop = asyncio.get_running_loop()
-        self.first = self.loop.time()
         self.grid = Grid(interval)
+        self.first = self.grid.loop.time()
 
     def next_tick(self) -> asyncio.Future[None]:
         """Sleep until the next tick (awaited)."""
         grid = self.grid
-        due = grid.next_point(self.loop.time())
+        due = grid.next_point(grid.loop.time())
         if due - self.first < self.interval / 2:  # a late joiner's first wait: not a short one
             due += self.interval
         return grid.sleep_until(due)
@@ -403,7 +402,7 @@ class _Schedule:
     async def pause(self) -> None:
         """While shedding: wait for the flow to open, and count the ticks skipped."""
         assert self.ctx is not None
-        loop = self.loop
+        loop = self.grid.loop
         paused = loop.time()
         await self.ctx.wait_flow()
         self.ctx.skipped(int((loop.time() - paused) / self.interval))

@@ -77,11 +77,7 @@ class PublishInstruments:
         return batch
 
     def ack(self, entry: Entry) -> None:
-        self.inner.ack(entry)
-        sent = self._sent.pop(entry.id, None)
-        if sent is not None:
-            self.latency.observe(time.monotonic() - sent[0])
-            self.published[sent[1]] += 1
+        self.ack_many([entry])
 
     def ack_many(self, entries: list[Entry]) -> None:
         self.inner.ack_many(entries)
