@@ -384,10 +384,10 @@ async def ticks(interval: float, ctx: DeviceContext | None = None) -> AsyncItera
 class _Schedule:
     """The tick schedule of :func:`ticks` (and of :meth:`PolledDriver.run`)."""
 
-    __slots__ = ("ctx", "first", "grid", "interval")
+    __slots__ = ("ctx", "first", "grid")
 
     def __init__(self, interval: float, ctx: DeviceContext | None) -> None:
-        self.interval, self.ctx = interval, ctx
+        self.ctx = ctx
         self.grid = Grid(interval)
         self.first = self.grid.loop.time()
 
@@ -395,8 +395,8 @@ class _Schedule:
         """Sleep until the next tick (awaited)."""
         grid = self.grid
         due = grid.next_point(grid.loop.time())
-        if due - self.first < self.interval / 2:  # a late joiner's first wait: not a short one
-            due += self.interval
+        if due - self.first < grid.period / 2:  # a late joiner's first wait: not a short one
+            due += grid.period
         return grid.sleep_until(due)
 
     async def pause(self) -> None:
@@ -405,7 +405,7 @@ class _Schedule:
         loop = self.grid.loop
         paused = loop.time()
         await self.ctx.wait_flow()
-        self.ctx.skipped(int((loop.time() - paused) / self.interval))
+        self.ctx.skipped(int((loop.time() - paused) / self.grid.period))
 
 
 # --- long-running commands --------------------------------------------------------------------
